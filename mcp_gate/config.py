@@ -1,0 +1,472 @@
+"""The policies.yaml contract as pydantic models, and ``load_config`` with file:line errors.
+
+Every model forbids unknown keys: a typo such as ``acton: deny`` must stop the
+gateway, not silently turn a rule into something weaker.  Secrets are kept in
+``SecretStr`` and error messages never echo values, so a mistyped token does not
+end up in a terminal scrollback or a CI log.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mcp_gate.units import Duration, Size
+from mcp_gate.yamlsource import SourceError, YamlDocument, parse_yaml
+
+Action = Literal["allow", "deny", "approve"]
+StrList = list[str]
+
+UPSTREAM_KEY_ALIASES = ("upstreams", "mcpServers", "servers")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+TOOL_ANNOTATION_DEFAULTS: dict[str, bool | str | None] = {
+    "title": None,
+    "readOnlyHint": False,
+    "destructiveHint": True,
+    "idempotentHint": False,
+    "openWorldHint": True,
+}
+"""MCP tool annotations and the values the spec says to assume when a server omits them."""
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _as_list(value: Any) -> Any:
+    """Let a single glob stand for a one-element list (``tool: get_*``)."""
+    return [value] if isinstance(value, str) else value
+
+
+# --------------------------------------------------------------------------- identity
+
+
+class BearerToken(StrictModel):
+    """An HTTP bearer token, stored only as its SHA-256 (``mcp-gate token`` makes one)."""
+
+    principal: str = Field(min_length=1)
+    sha256: str
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _SHA256_HEX.match(value):
+            raise ValueError("must be the 64-character hex SHA-256 of the token (run `mcp-gate token`)")
+        return value
+
+
+class IdentityConfig(StrictModel):
+    """Who is asking: the stdio user, and the bearer tokens accepted over HTTP."""
+
+    user: str | None = None
+    tokens: list[BearerToken] = Field(default_factory=list)
+
+    @property
+    def stdio_principal(self) -> str:
+        """The configured user, or the OS account running the gateway."""
+        return self.user or getpass.getuser()
+
+
+# --------------------------------------------------------------------------- upstreams
+
+
+class UpstreamConfig(StrictModel):
+    """One upstream MCP server, in the shape clients already use in ``mcpServers``.
+
+    Either ``command`` (stdio, with ``args``/``env``/``cwd``) or ``url``
+    (streamable HTTP, with ``headers``).  ``type`` is accepted for VS Code's
+    ``servers`` block.
+    """
+
+    type: Literal["stdio", "http", "streamable-http"] | None = None
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, SecretStr] = Field(default_factory=dict)
+    cwd: Path | None = None
+    url: str | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    timeout: Duration = 120.0
+    """Longest a single tool call may take on this upstream (time spent waiting for the
+    user to answer an elicitation does not count)."""
+    connect_timeout: Duration = 30.0
+    """Longest the connection handshake may take before the upstream counts as down."""
+    protocol: Literal["auto", "legacy", "2026-07-28"] = "auto"
+    """Protocol era to speak: ``auto`` probes and falls back; ``legacy`` forces 2025-11-25."""
+    disabled: bool = False
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: Any) -> Any:
+        if value == "sse":
+            raise ValueError("the SSE transport is deprecated and not supported; use the server's streamable HTTP URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> UpstreamConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either `command` (a stdio server) or `url` (a streamable HTTP server)")
+        if self.command is not None:
+            if self.type not in (None, "stdio"):
+                raise ValueError(f"type {self.type!r} does not fit a `command`; use type: stdio or give a `url`")
+            if self.headers:
+                raise ValueError("`headers` only applies to HTTP upstreams (`url`)")
+        else:
+            if self.type == "stdio":
+                raise ValueError("type stdio needs a `command`, not a `url`")
+            if self.args or self.env or self.cwd is not None:
+                raise ValueError("`args`, `env` and `cwd` only apply to stdio upstreams (`command`)")
+            if not str(self.url).startswith(("http://", "https://")):
+                raise ValueError("`url` must be an http:// or https:// URL")
+        return self
+
+    @property
+    def transport(self) -> Literal["stdio", "http"]:
+        return "stdio" if self.command is not None else "http"
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class ArgCondition(StrictModel):
+    """A test on one argument (a dotted path into the call's arguments).
+
+    Several tests in one condition must all hold.  A bare value is shorthand for
+    ``equals``.  ``regex`` and ``glob`` on a non-string value test its JSON text,
+    so wrapping a string in a list cannot slip past them.
+    """
+
+    equals: Any = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    regex: str | None = None
+    glob: str | None = None
+    exists: bool | None = None
+    gt: float | None = None
+    lt: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return {"equals": value}
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ArgCondition:
+        if not self.model_fields_set:
+            raise ValueError("a condition needs at least one of equals, in, regex, glob, exists, gt, lt")
+        return self
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+class Match(StrictModel):
+    """What a rule applies to.  Every given field must match; an empty match matches all."""
+
+    server: list[str] | None = None
+    tool: list[str] | None = None
+    args: dict[str, ArgCondition] = Field(default_factory=dict)
+    annotations: dict[str, bool | str | int | float] = Field(default_factory=dict)
+    principal: list[str] | None = None
+    client: list[str] | None = None
+
+    @field_validator("server", "tool", "principal", "client", mode="before")
+    @classmethod
+    def _globs(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @field_validator("annotations")
+    @classmethod
+    def _known_hints(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if name not in TOOL_ANNOTATION_DEFAULTS:
+                known = ", ".join(TOOL_ANNOTATION_DEFAULTS)
+                raise ValueError(f"unknown tool annotation {name!r} (known: {known})")
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _paths(cls, value: dict[str, ArgCondition]) -> dict[str, ArgCondition]:
+        for path in value:
+            if not path or any(part == "" for part in path.split(".")):
+                raise ValueError(f"argument path {path!r} is empty or has an empty segment")
+        return value
+
+
+class Rule(StrictModel):
+    """One policy rule; the first rule whose ``match`` fits a call decides it."""
+
+    id: str | None = None
+    match: Match = Field(default_factory=Match)
+    action: Action
+    reason: str | None = None
+    # Approval settings (used when action is `approve`).
+    approvers: str | list[str] | None = None
+    via: list[str] | None = None
+    quorum: int = Field(default=1, ge=1)
+    separate_requester: bool = False
+    justification: Literal["required", "optional"] | None = None
+
+
+# --------------------------------------------------------------------------- approvals, masking, audit
+
+
+class SlackChannelConfig(StrictModel):
+    bot_token: SecretStr
+    signing_secret: SecretStr
+    channel: str
+    api_url: str = "https://slack.com/api"
+
+
+class TeamsChannelConfig(StrictModel):
+    webhook_url: SecretStr
+
+
+class WebhookChannelConfig(StrictModel):
+    url: str
+    secret: SecretStr
+
+
+class ChannelsConfig(StrictModel):
+    slack: SlackChannelConfig | None = None
+    teams: TeamsChannelConfig | None = None
+    webhook: WebhookChannelConfig | None = None
+
+
+class ApprovalsConfig(StrictModel):
+    timeout: Duration = 600.0
+    hold: Duration = 50.0
+    approvers: dict[str, list[str]] = Field(default_factory=dict)
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+
+
+class MaskingConfig(StrictModel):
+    entities: list[str] | None = None
+    operator: Literal["token", "redact", "partial", "hash"] = "token"
+    fields: list[str] = Field(default_factory=list)
+    allow: list[str] = Field(default_factory=list)
+
+
+class AuditConfig(StrictModel):
+    path: Path = Path("audit/mcp-gate.jsonl")
+    rotate: Size | None = None
+
+
+# --------------------------------------------------------------------------- the whole file
+
+
+class Config(StrictModel):
+    """A whole policies.yaml."""
+
+    version: Literal[1]
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    upstreams: dict[str, UpstreamConfig]
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    masking: MaskingConfig = Field(default_factory=MaskingConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    rules: list[Rule] = Field(default_factory=list)
+    default: Action = "approve"
+    hide_denied: bool = True
+    separator: str = Field(default="__", min_length=1, max_length=8)
+
+    source: Path = Field(default=Path("policies.yaml"), exclude=True)
+    """The file this config was read from; relative paths in it are relative to its folder."""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _supported_version(cls, value: Any) -> Any:
+        if value != 1:
+            raise ValueError("this mcp-gate reads policy files of version 1 (write `version: 1`)")
+        return value
+
+    @field_validator("upstreams")
+    @classmethod
+    def _upstream_names(cls, value: dict[str, UpstreamConfig]) -> dict[str, UpstreamConfig]:
+        if not value:
+            raise ValueError("configure at least one upstream server")
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"upstream name {name!r} may use only letters, digits, '_', '-' and '.'")
+        return value
+
+    @field_validator("separator")
+    @classmethod
+    def _separator_chars(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+            raise ValueError("the separator may use only letters, digits, '_', '-' and '.' (MCP tool-name characters)")
+        return value
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    def rule_id(self, index: int) -> str:
+        """A rule's id, or ``rules[i]`` when it has none, for messages and the audit log."""
+        return self.rules[index].id or f"rules[{index}]"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class ConfigError(Exception):
+    """The config could not be loaded; ``problems`` lists every ``FILE:LINE: path: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class _Located:
+    file: str
+    document: YamlDocument
+    upstreams_key: str = "upstreams"
+    """How the file spelled the upstreams block, so errors quote the user's own key."""
+
+    def format(self, line: int | None, path: tuple[str | int, ...], message: str) -> str:
+        where = f"{self.file}:{line}" if line is not None else self.file
+        if path[:1] == ("upstreams",):
+            path = (self.upstreams_key,) + path[1:]
+        dotted = format_path(path)
+        return f"{where}: {dotted}: {message}" if dotted else f"{where}: {message}"
+
+
+def format_path(path: tuple[str | int, ...]) -> str:
+    """``("rules", 2, "match", "tool")`` → ``rules[2].match.tool``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def builtin_variables(source: Path) -> dict[str, str]:
+    """Variables every policy file may use without setting them in the environment."""
+    return {
+        "MCP_GATE_PYTHON": sys.executable,
+        "CONFIG_DIR": str(source.resolve().parent),
+    }
+
+
+def _pydantic_problems(located: _Located, error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        loc = tuple(part for part in item["loc"] if part not in ("function-after", "function-before"))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+        elif item["type"] == "missing":
+            message = "required"
+        problems.append(located.format(located.document.line_of(loc), loc, message))
+    return problems
+
+
+def parse_config(text: str, source: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate policy-file text.  Raises ``ConfigError`` listing every problem found."""
+    env = {**builtin_variables(source), **(os.environ if environ is None else environ)}
+    document = parse_yaml(text, env)
+    located = _Located(str(source), document)
+    problems = [located.format(e.line, e.path, e.message) for e in document.errors]
+    data = document.data
+    if not problems and not isinstance(data, dict):
+        problems.append(located.format(1, (), "the policy file must be a mapping (version, upstreams, rules, …)"))
+    if problems:
+        raise ConfigError(problems)
+
+    given = [key for key in UPSTREAM_KEY_ALIASES if key in data]
+    if len(given) > 1:
+        line = document.line_of((given[1],))
+        raise ConfigError([located.format(line, (given[1],), f"give upstreams once: found both {given[0]!r} and {given[1]!r}")])
+    if given and given[0] != "upstreams":
+        document.rename_key(given[0], "upstreams")
+        located.upstreams_key = given[0]
+    if "source" in data:
+        raise ConfigError([located.format(document.line_of(("source",)), ("source",), "unknown key 'source'")])
+
+    try:
+        config = Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(located, exc)) from None
+    problems = _duplicate_rule_ids(config, located)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _duplicate_rule_ids(config: Config, located: _Located) -> list[str]:
+    """Rule ids name rules in the audit log and in denials, so each must be unique."""
+    problems = []
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(config.rules):
+        if rule.id is None:
+            continue
+        if rule.id in seen:
+            path = ("rules", index, "id")
+            problems.append(located.format(located.document.line_of(path), path, f"rule id {rule.id!r} is already used by rules[{seen[rule.id]}]"))
+        else:
+            seen[rule.id] = index
+    return problems
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a policy file.  Raises ``ConfigError`` (never a bare traceback)."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: no such file (pass -c PATH or create policies.yaml)"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{source}: not UTF-8 text"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read: {exc.strerror}"]) from None
+    return parse_config(text, source, environ)
+
+
+__all__ = [
+    "Action",
+    "ApprovalsConfig",
+    "ArgCondition",
+    "AuditConfig",
+    "BearerToken",
+    "Config",
+    "ConfigError",
+    "IdentityConfig",
+    "MaskingConfig",
+    "Match",
+    "Rule",
+    "SourceError",
+    "UpstreamConfig",
+    "format_path",
+    "load_config",
+    "parse_config",
+]

@@ -326,7 +326,8 @@ class Config(StrictModel):
 
     @property
     def base_dir(self) -> Path:
-        return self.source.parent
+        """The folder relative paths in the file are resolved against."""
+        return self.source.absolute().parent
 
     def rule_id(self, index: int) -> str:
         """A rule's id, or ``rules[i]`` when it has none, for messages and the audit log."""
@@ -379,7 +380,7 @@ def builtin_variables(source: Path) -> dict[str, str]:
 
 
 def _pydantic_problems(located: _Located, error: ValidationError) -> list[str]:
-    problems = []
+    problems: list[tuple[int, str]] = []
     for item in error.errors(include_input=False, include_url=False):
         loc = tuple(part for part in item["loc"] if part not in ("function-after", "function-before"))
         message = item["msg"].removeprefix("Value error, ")
@@ -387,8 +388,9 @@ def _pydantic_problems(located: _Located, error: ValidationError) -> list[str]:
             message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
         elif item["type"] == "missing":
             message = "required"
-        problems.append(located.format(located.document.line_of(loc), loc, message))
-    return problems
+        line = located.document.line_of(loc)
+        problems.append((line or 0, located.format(line, loc, message)))
+    return [text for _, text in sorted(problems, key=lambda item: item[0])]
 
 
 def parse_config(text: str, source: Path, environ: Mapping[str, str] | None = None) -> Config:

@@ -37,7 +37,7 @@ def parse_duration(value: Any) -> float:
         except ValueError:
             parts = _DURATION_PART.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
-                raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 10m, 1h or 1h30m") from None
+                raise ValueError("not a duration; use e.g. 30s, 10m, 1h or 1h30m") from None
             seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
     else:
         raise ValueError("expected a duration such as 30s, 10m or 1h")
@@ -55,7 +55,7 @@ def parse_size(value: Any) -> int:
     elif isinstance(value, str):
         match = _SIZE.fullmatch(value.strip())
         if match is None:
-            raise ValueError(f"{value!r} is not a size; use e.g. 64KB, 100MB or 1GB")
+            raise ValueError("not a size; use e.g. 64KB, 100MB or 1GB")
         unit = match.group(2).lower() if match.group(2) else None
         size = int(float(match.group(1)) * _SIZE_UNITS[unit])
     else:

@@ -18,7 +18,7 @@ import yaml
 
 Path = tuple[str | int, ...]
 
-_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -55,31 +55,58 @@ class YamlDocument:
 
 
 def expand_variables(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; ``$$`` is a literal ``$``.
+    """Expand ``${VAR}`` and ``${VAR:-default}`` (defaults may nest); ``$$`` is a literal ``$``.
 
     Returns the expanded text and the problems found.  A missing variable is an
     error, never an empty string: a policy that silently lost its token or its
     path is worse than one that refuses to load.
     """
     problems: list[str] = []
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            end = _closing_brace(text, i + 2)
+            if end is None:
+                problems.append(f"unterminated variable reference {text[i:]!r}")
+                return "".join(out), problems
+            out.append(_expand_reference(text[i + 2 : end], environ, problems))
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out), problems
 
-    def substitute(match: re.Match[str]) -> str:
-        whole = match.group(0)
-        if whole == "$$":
-            return "$"
-        name, default = match.group(1), match.group(2)
-        if name is None:
-            problems.append(f"malformed variable reference {whole!r}: use ${{NAME}} or ${{NAME:-default}}")
-            return ""
-        value = environ.get(name)
-        if value is not None and (value != "" or default is None):
-            return value
-        if default is not None:
-            return default
-        problems.append(f"environment variable {name} is not set (write ${{{name}:-default}} for a default)")
+
+def _closing_brace(text: str, start: int) -> int | None:
+    depth = 1
+    for index in range(start, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def _expand_reference(body: str, environ: Mapping[str, str], problems: list[str]) -> str:
+    name, has_default, default = body.partition(":-")
+    if not _NAME.fullmatch(name):
+        problems.append(f"malformed variable reference ${{{body}}}: use ${{NAME}} or ${{NAME:-default}}")
         return ""
-
-    return _VARIABLE.sub(substitute, text), problems
+    value = environ.get(name)
+    if value is not None and (value != "" or not has_default):
+        return value
+    if has_default:
+        expanded, nested = expand_variables(default, environ)
+        problems.extend(nested)
+        return expanded
+    problems.append(f"environment variable {name} is not set (write ${{{name}:-default}} for a default)")
+    return ""
 
 
 class _Builder:

@@ -1,0 +1,445 @@
+"""The MCP server agents talk to: one catalog of upstream tools, every call checked.
+
+A ``tools/call`` goes through identify → validate → policy → upstream, and every
+step is written to the audit log before the next one runs.  Anything that goes
+wrong on the way refuses the call with a message the agent can act on; nothing
+that goes wrong lets a call through that the policy did not allow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.connection import Connection
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.models import InitializationOptions
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from mcp_gate import __version__
+from mcp_gate.audit import AuditError, AuditLog
+from mcp_gate.canonical import sha256_hex
+from mcp_gate.catalog import Catalog, CatalogEntry, build_catalog
+from mcp_gate.config import Config
+from mcp_gate.identity import Caller, Identifier
+from mcp_gate.policy import CallFacts, Policy
+from mcp_gate.relay import (
+    MAX_INPUT_ROUNDS,
+    PARK_TTL,
+    CallState,
+    ParkedCall,
+    ParkedCalls,
+    RelayError,
+    answer_each,
+    client_cannot_answer,
+    client_relay,
+)
+from mcp_gate.upstreams import Upstream, UpstreamError, UpstreamRejected
+
+logger = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "Tools here are proxied by mcp-gate. Some calls are denied or need a human's approval; "
+    "a refused call says why. Do not retry a denied call with different wording."
+)
+STARTUP_GRACE = 5.0
+"""Extra time, beyond the slowest upstream's connect timeout, to wait for start-up."""
+
+
+class StartupError(Exception):
+    """The gateway cannot start as configured (for example, two tools would share a name)."""
+
+
+def error_result(message: str) -> types.CallToolResult:
+    """A tool result the agent reads as a failure, with a message it can act on."""
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+def _strip_server_stamp(result: types.Result) -> types.Result:
+    """Drop the upstream's ``serverInfo`` stamp so the gateway's own replaces it."""
+    meta = result.meta
+    if not meta or types.SERVER_INFO_META_KEY not in meta:
+        return result
+    rest = {k: v for k, v in meta.items() if k != types.SERVER_INFO_META_KEY}
+    return result.model_copy(update={"meta": rest or None})
+
+
+class _GatewayServer(Server[Any]):
+    """The SDK server, announcing ``tools.listChanged`` to handshake-era clients on every transport."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions
+        )
+
+
+class CallAudit:
+    """Writes one call's audit events, each carrying the call's identity fields."""
+
+    def __init__(self, audit: AuditLog, call_id: str, caller: Caller, server: str | None, tool: str) -> None:
+        self._audit = audit
+        self.call_id = call_id
+        self._common = {
+            "call_id": call_id,
+            "principal": caller.principal,
+            "client": caller.client,
+            "session": caller.session,
+            "server": server,
+            "tool": tool,
+        }
+
+    def write(self, event: str, **fields: Any) -> None:
+        self._audit.write(event, {**self._common, **fields})
+
+
+class Gateway:
+    """Upstream connections, the catalog, and the MCP server that exposes it."""
+
+    def __init__(self, config: Config, audit: AuditLog, *, state_key: bytes | None = None) -> None:
+        self.config = config
+        self.audit = audit
+        self.policy = Policy.from_config(config)
+        self.identifier = Identifier(config.identity.stdio_principal)
+        self.upstreams = {
+            name: Upstream(name, upstream, base_dir=config.base_dir, on_change=self._upstream_changed)
+            for name, upstream in config.upstreams.items()
+            if not upstream.disabled
+        }
+        self.catalog = Catalog()
+        self._namespaced = len(self.upstreams) > 1
+        self._started = False
+        self._bus = InMemorySubscriptionBus()
+        self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._parked = ParkedCalls()
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self.server = self._build_server(state_key or os.urandom(32))
+
+    def _build_server(self, state_key: bytes) -> Server[Any]:
+        server = _GatewayServer(
+            "mcp-gate",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_subscriptions_listen=ListenHandler(self._bus),
+        )
+        security = RequestStateSecurity(keys=[state_key], ttl=PARK_TTL, bind_principal=self._state_owner)
+        server.middleware.append(RequestStateBoundary(security, default_audience="mcp-gate"))
+        return server
+
+    def _state_owner(self, ctx: ServerRequestContext[Any, Any]) -> str:
+        """Whose ``requestState`` this is: it only resumes for the same principal and session."""
+        caller = self.identifier.caller(ctx)
+        return f"{caller.principal}\x00{caller.session}"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Gateway]:
+        """Connect every upstream (concurrently), check the catalog, serve until the block exits."""
+        async with anyio.create_task_group() as tg:
+            self._task_group = tg
+            for upstream in self.upstreams.values():
+                tg.start_soon(upstream.run)
+            slowest = max((u.config.connect_timeout for u in self.upstreams.values()), default=0.0)
+            with anyio.move_on_after(slowest + STARTUP_GRACE):
+                for upstream in self.upstreams.values():
+                    await upstream.wait_first_attempt()
+            self._rebuild_catalog()
+            if self.catalog.collisions:
+                tg.cancel_scope.cancel()
+                raise StartupError(_collision_message(self.catalog.collisions))
+            down = [u.name for u in self.upstreams.values() if u.state != "up"]
+            if down:
+                logger.error("starting without upstream(s) %s; they are retried in the background", ", ".join(down))
+            self._started = True
+            try:
+                yield self
+            finally:
+                self._started = False
+                tg.cancel_scope.cancel()
+
+    async def _upstream_changed(self, upstream: Upstream) -> None:
+        before = self.catalog.names_of(upstream.name)
+        self._rebuild_catalog()
+        after = self.catalog.names_of(upstream.name)
+        if not self._started or before == after:
+            return
+        if self.catalog.collisions:
+            logger.error("%s; those tools are withheld", _collision_message(self.catalog.collisions))
+        try:
+            self.audit.write(
+                "tool.catalog_changed",
+                {
+                    "server": upstream.name,
+                    "tools": len(after),
+                    "added": sorted(after - before),
+                    "removed": sorted(before - after),
+                },
+            )
+        except AuditError:
+            logger.exception("could not record the catalog change of upstream %r", upstream.name)
+        await self._announce_tools_changed()
+
+    def _rebuild_catalog(self) -> None:
+        self.policy.forget_tools()
+        self.catalog = build_catalog(
+            ((u.name, u.tools) for u in self.upstreams.values()),
+            namespaced=self._namespaced,
+            separator=self.config.separator,
+            policy=self.policy,
+        )
+
+    async def _announce_tools_changed(self) -> None:
+        """Tell connected clients to list tools again, in whichever way their era listens."""
+        for connection in list(self._connections):
+            await connection.send_tool_list_changed()
+        await self._bus.publish(ToolsListChanged())
+
+    def _remember_connection(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        # Handshake-era clients hear about catalog changes on their connection's
+        # standalone channel.  The SDK exposes no public handle to it from a
+        # request context, so the session's connection is read here; the weak
+        # set forgets it when the connection ends.
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            connection = getattr(ctx.session, "_connection", None)
+            if isinstance(connection, Connection):
+                self._connections.add(connection)
+
+    # ------------------------------------------------------------------ tools/list
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        self._remember_connection(ctx)
+        return types.ListToolsResult(tools=self.catalog.visible_tools(self.config.hide_denied))
+
+    # ------------------------------------------------------------------ tools/call
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        self._remember_connection(ctx)
+        caller = self.identifier.caller(ctx)
+        arguments = params.arguments or {}
+        state = CallState.decode(params.request_state)
+        entry = self.catalog.get(params.name)
+        audit = CallAudit(
+            self.audit,
+            state.call_id if state else uuid.uuid4().hex,
+            caller,
+            entry.upstream if entry else None,
+            entry.tool.name if entry else params.name,
+        )
+        try:
+            return await self._checked_call(ctx, caller, params, arguments, entry, state, audit)
+        except AuditError as exc:
+            logger.critical("refusing %r: %s", params.name, exc)
+            return error_result("mcp-gate could not write its audit log, so the call was refused. Tell the operator.")
+
+    async def _checked_call(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        caller: Caller,
+        params: types.CallToolRequestParams,
+        arguments: dict[str, Any],
+        entry: CatalogEntry | None,
+        state: CallState | None,
+        audit: CallAudit,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        first_round = state is None
+        if first_round:
+            audit.write("tool.called", args_sha256=sha256_hex(arguments))
+        if entry is None:
+            audit.write("tool.blocked", outcome="blocked", reason="unknown tool")
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name!r}")
+
+        problem = entry.argument_problem(arguments)
+        if problem is not None:
+            audit.write("tool.blocked", outcome="blocked", reason="arguments do not match the tool's input schema")
+            return error_result(f"mcp-gate refused the call: {problem}")
+
+        decision = entry.policy.decide(
+            CallFacts(entry.upstream, entry.tool.name, arguments, caller.principal, caller.client_name)
+        )
+        if first_round:
+            audit.write("policy.decided", rule=decision.rule_id, decision=decision.action, reason=decision.reason)
+        if decision.action == "deny":
+            reason = f"denied by rule {decision.rule_id!r}" + (f": {decision.reason}" if decision.reason else "")
+            audit.write("tool.blocked", outcome="blocked", rule=decision.rule_id, decision="deny", reason=reason)
+            return error_result(f"mcp-gate policy {reason}")
+        if decision.action == "approve":
+            reason = "approval required, no approval channel available"
+            audit.write("tool.blocked", outcome="blocked", rule=decision.rule_id, decision="approve", reason=reason)
+            return error_result(
+                f"mcp-gate: {reason} (rule {decision.rule_id!r}). The call was not run; "
+                "an operator must configure an approval channel for it."
+            )
+
+        started = time.perf_counter()
+        try:
+            result = await self._forward(ctx, caller, entry, arguments, params, state, audit)
+        except (UpstreamError, RelayError) as exc:
+            audit.write("tool.failed", outcome="failed", error=str(exc), duration_ms=_elapsed_ms(started))
+            if isinstance(exc, UpstreamRejected):
+                raise MCPError.from_error_data(exc.error) from None
+            return error_result(f"mcp-gate: {exc}")
+        if isinstance(result, types.InputRequiredResult):
+            return result
+        audit.write(
+            "tool.executed",
+            outcome="error" if result.is_error else "ok",
+            duration_ms=_elapsed_ms(started),
+        )
+        return result
+
+    async def _forward(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        caller: Caller,
+        entry: CatalogEntry,
+        arguments: dict[str, Any],
+        params: types.CallToolRequestParams,
+        state: CallState | None,
+        audit: CallAudit,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Run an allowed call upstream, carrying questions between the upstream and the client."""
+        upstream = self.upstreams[entry.upstream]
+        modern_client = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        call_id = audit.call_id
+        if state is not None and state.parked is not None:
+            parked = self._parked.get(state.parked)
+            if parked is None or parked.session != caller.session:
+                raise RelayError("the call these answers belong to is no longer waiting; call the tool again")
+            parked.answer(params.input_responses or {})
+            parked.end_round()
+            return await self._await_parked(ctx, parked)
+        if modern_client and upstream.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return await self._start_parked(ctx, caller, entry, arguments, upstream, call_id)
+
+        relay = client_relay(ctx)
+        result = await upstream.call_tool(
+            entry.tool.name,
+            arguments,
+            session=caller.session,
+            relay=relay,
+            progress=ctx.session.report_progress,
+            input_responses=params.input_responses if state is not None else None,
+            request_state=state.upstream_state if state is not None else None,
+        )
+        rounds = 0
+        while isinstance(result, types.InputRequiredResult):
+            if modern_client:
+                refusals = _unanswerable(ctx, result.input_requests or {})
+                if refusals:
+                    raise RelayError(next(iter(refusals.values())).message)
+                return types.InputRequiredResult(
+                    input_requests=result.input_requests,
+                    request_state=CallState(call_id, upstream_state=result.request_state).encode(),
+                )
+            rounds += 1
+            if rounds > MAX_INPUT_ROUNDS:
+                raise RelayError(f"the tool kept asking questions ({MAX_INPUT_ROUNDS} rounds); the call was stopped")
+            responses = await answer_each(relay, result.input_requests or {})
+            result = await upstream.call_tool(
+                entry.tool.name,
+                arguments,
+                session=caller.session,
+                relay=relay,
+                progress=ctx.session.report_progress,
+                input_responses=responses,
+                request_state=result.request_state,
+            )
+        return _strip_server_stamp(result)  # type: ignore[return-value]
+
+    async def _start_parked(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        caller: Caller,
+        entry: CatalogEntry,
+        arguments: dict[str, Any],
+        upstream: Upstream,
+        call_id: str,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Run a handshake-era upstream's call in the background so a 2026 client can answer its questions."""
+        assert self._task_group is not None, "the gateway is not running"
+        parked = self._parked.new(call_id, caller.session, entry.name)
+
+        async def drive() -> None:
+            with parked.scope:
+                try:
+                    outcome: types.CallToolResult | BaseException = await upstream.call_tool(
+                        entry.tool.name, arguments, session=caller.session, relay=parked.ask, progress=parked.progress
+                    )  # type: ignore[assignment]
+                except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the call
+                    outcome = exc
+                parked.finish(outcome)
+            if not parked.done.is_set():
+                parked.finish(UpstreamError("the client did not come back with its answers in time"))
+            self._parked.discard(parked)
+
+        self._task_group.start_soon(drive)
+        return await self._await_parked(ctx, parked)
+
+    async def _await_parked(
+        self, ctx: ServerRequestContext[Any, Any], parked: ParkedCall
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        parked.scope.deadline = float("inf")
+        parked.progress_ctx = ctx
+        try:
+            while (questions := await parked.next_questions()) is not None:
+                # What the client declared no support for is refused at once; the rest goes to it.
+                parked.answer(_unanswerable(ctx, questions))
+                if parked.pending:
+                    parked.scope.deadline = anyio.current_time() + PARK_TTL
+                    return types.InputRequiredResult(
+                        input_requests=parked.pending,
+                        request_state=CallState(parked.call_id, parked=parked.id).encode(),
+                    )
+        except BaseException:
+            parked.cancel()  # the client went away while the call ran: stop it upstream too
+            raise
+        finally:
+            parked.progress_ctx = None
+        outcome = parked.outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert isinstance(outcome, types.CallToolResult)
+        return _strip_server_stamp(outcome)  # type: ignore[return-value]
+
+
+def _unanswerable(ctx: ServerRequestContext[Any, Any], requests: types.InputRequests) -> dict[str, types.ErrorData]:
+    """The questions this client declared no support for, each with the reason."""
+    refusals = {}
+    for key, request in requests.items():
+        problem = client_cannot_answer(ctx, request)
+        if problem is not None:
+            refusals[key] = types.ErrorData(code=types.INVALID_REQUEST, message=problem)
+    return refusals
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _collision_message(collisions: dict[str, list[str]]) -> str:
+    parts = [f"{name!r} ({' and '.join(owners)})" for name, owners in sorted(collisions.items())]
+    return "tool name collision: " + "; ".join(parts)

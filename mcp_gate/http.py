@@ -1,0 +1,107 @@
+"""The gateway's HTTP face: streamable-HTTP MCP at ``/mcp`` behind bearer tokens, and ``/healthz``.
+
+Every request to ``/mcp`` must present a configured bearer token; the principal it
+maps to rides the ASGI scope into the MCP handlers.  A session started by one
+principal cannot be continued with another principal's token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections import OrderedDict
+
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_gate.gateway import Gateway
+from mcp_gate.identity import PRINCIPAL_SCOPE_KEY, TokenTable
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+MAX_TRACKED_SESSIONS = 10_000
+
+
+class BearerAuth:
+    """ASGI middleware: ``/mcp`` requests need a known bearer token; sessions stay with their principal."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenTable) -> None:
+        self.app = app
+        self.tokens = tokens
+        self._session_owner: OrderedDict[str, str] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(MCP_PATH):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        principal = self.tokens.principal_for(token.strip()) if scheme.lower() == "bearer" and token else None
+        if principal is None:
+            await _refuse(send, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
+            return
+        session = headers.get("mcp-session-id")
+        if session is not None and self._session_owner.get(session, principal) != principal:
+            logger.warning("refused: principal %r tried to use a session of another principal", principal)
+            await _refuse(send, 403, "this MCP session belongs to another principal")
+            return
+        scope[PRINCIPAL_SCOPE_KEY] = principal
+
+        async def send_and_track(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for key, value in message.get("headers", []):
+                    if key.lower() == b"mcp-session-id":
+                        self._own(value.decode("latin-1"), principal)
+            await send(message)
+
+        await self.app(scope, receive, send_and_track)
+
+    def _own(self, session: str, principal: str) -> None:
+        self._session_owner[session] = principal
+        self._session_owner.move_to_end(session)
+        while len(self._session_owner) > MAX_TRACKED_SESSIONS:
+            self._session_owner.popitem(last=False)
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="mcp-gate"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_app(gateway: Gateway, *, host: str) -> ASGIApp:
+    """The ASGI app: MCP (authenticated) and a health check (not)."""
+
+    async def healthz(request: Request) -> JSONResponse:
+        states = {name: upstream.state for name, upstream in gateway.upstreams.items()}
+        healthy = all(state == "up" for state in states.values())
+        return JSONResponse({"status": "ok" if healthy else "degraded", "upstreams": states})
+
+    app = gateway.server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        host=host,
+        custom_starlette_routes=[Route("/healthz", healthz)],
+    )
+    return BearerAuth(app, TokenTable(gateway.config.identity.tokens))
+
+
+async def serve_http(gateway: Gateway, host: str, port: int) -> None:
+    """Serve until cancelled; logs the address actually bound (``--port 0`` picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(build_app(gateway, host=host), log_config=None, lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    logger.info("mcp-gate listening on http://%s:%d%s", shown, bound, MCP_PATH)
+    await server.serve(sockets=[sock])

@@ -1,0 +1,86 @@
+"""An upstream MCP server that misbehaves on request, for the gateway's failure tests.
+
+Tools: ``echo`` (works), ``slow`` (sleeps), ``crash`` (the process dies mid-call),
+``grow`` (adds a tool and announces ``tools/list_changed``), ``fail`` (raises, so
+the result has ``isError``).  With
+``--http`` it serves streamable HTTP on a free port and prints
+``listening on PORT`` to stderr once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+import anyio
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+
+mcp = MCPServer("flaky", version="1.0")
+
+
+@mcp.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@mcp.tool()
+async def slow(seconds: float) -> str:
+    """Take a while to answer."""
+    await anyio.sleep(seconds)
+    return f"slept {seconds}"
+
+
+@mcp.tool()
+def crash() -> str:
+    """Die in the middle of the call, as a broken server would."""
+    os._exit(3)
+
+
+@mcp.tool()
+def fail(message: str) -> str:
+    """Fail inside the tool (the result carries isError)."""
+    raise ValueError(message)
+
+
+@mcp.tool()
+async def grow(name: str, ctx: Context) -> str:
+    """Add a tool named `name` and tell clients the tool list changed."""
+
+    def added() -> str:
+        return f"I am {name}"
+
+    mcp.add_tool(added, name=name, description="Added at run time.")
+    await ctx.notify_tools_changed()  # 2026-07-28 clients listen on subscriptions/listen
+    await ctx.session.send_tool_list_changed()  # 2025-11-25 clients hear it on the connection
+    return f"added {name}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--http", action="store_true")
+    args = parser.parse_args()
+    if not args.http:
+        mcp.run()
+        return
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = mcp.streamable_http_app()
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+
+    async def serve() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            while not server.started:
+                await anyio.sleep(0.01)
+            print(f"listening on {port}", file=sys.stderr, flush=True)
+
+    anyio.run(serve)
+
+
+if __name__ == "__main__":
+    main()

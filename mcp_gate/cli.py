@@ -160,6 +160,18 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mcp_gate.demo import run_demo
+
+    config = read_config_or_exit(args.config)
+    return anyio.run(run_demo, Path(args.config), config)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -188,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     tools.add_argument("--json", action="store_true", help="machine-readable output")
     tools.add_argument("--log-level", default=os.environ.get("MCP_GATE_LOG_LEVEL", "warning"))
     tools.set_defaults(handler=cmd_tools)
+
+    demo = commands.add_parser("demo", help="play a scripted agent session against the demo EHR server")
+    add_config_option(demo)
+    demo.set_defaults(handler=cmd_demo)
 
     token = commands.add_parser("token", help="make a new HTTP bearer token and its policy-file entry")
     token.add_argument("--principal", default="agent@example.com", help="who the token identifies")

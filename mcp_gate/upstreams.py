@@ -36,7 +36,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from mcp_gate import __version__
 from mcp_gate.config import UpstreamConfig
@@ -47,6 +47,10 @@ GATEWAY_INFO = types.Implementation(name="mcp-gate", version=__version__)
 MAX_LIST_PAGES = 100
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
+
+_CALL_RESULT: TypeAdapter[types.CallToolResult | types.InputRequiredResult] = TypeAdapter(
+    types.CallToolResult | types.InputRequiredResult
+)
 
 InputRelay = Callable[[types.InputRequest], Awaitable[types.InputResponse | types.ErrorData]]
 """Delivers an upstream's question (elicitation, sampling, roots) to the client that made the call."""
@@ -377,15 +381,15 @@ class Upstream:
         key = id(timer)
         self._inflight[key] = _InFlight(session, relay, timer)
         try:
-            with timer.start():
-                result = await client.session.call_tool(
-                    tool,
-                    arguments,
-                    progress_callback=progress,
-                    input_responses=input_responses,
-                    request_state=request_state,
-                    allow_input_required=True,
+            request = types.CallToolRequest(
+                params=types.CallToolRequestParams(
+                    name=tool, arguments=arguments, input_responses=input_responses, request_state=request_state
                 )
+            )
+            with timer.start():
+                # Sent as a plain request: the result is relayed as the upstream gave it (the
+                # agent's client checks it against the tool's outputSchema), not re-validated here.
+                result = await client.session.send_request(request, _CALL_RESULT, progress_callback=progress)
         except MCPError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
                 self._closed.set()

@@ -1,6 +1,7 @@
 """An upstream MCP server that misbehaves on request, for the gateway's failure tests.
 
-Tools: ``echo`` (works), ``slow`` (sleeps), ``crash`` (the process dies mid-call),
+Tools: ``echo`` (works), ``slow`` (sleeps; ``was_cancelled`` tells whether a
+client cancelled it), ``crash`` (the process dies mid-call),
 ``grow`` (adds a tool and announces ``tools/list_changed``), ``fail`` (raises, so
 the result has ``isError``).  With
 ``--http`` it serves streamable HTTP on a free port and prints
@@ -17,6 +18,7 @@ import sys
 import anyio
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 mcp = MCPServer("flaky", version="1.0")
 
@@ -27,11 +29,27 @@ def echo(text: str) -> str:
     return text
 
 
+_cancelled = anyio.Event()
+
+
 @mcp.tool()
-async def slow(seconds: float) -> str:
-    """Take a while to answer."""
-    await anyio.sleep(seconds)
+async def slow(seconds: float, ctx: Context) -> str:
+    """Take a while to answer (after a progress note saying it started)."""
+    await ctx.report_progress(0, 1, "started")
+    try:
+        await anyio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        _cancelled.set()
+        raise
     return f"slept {seconds}"
+
+
+@mcp.tool()
+async def was_cancelled() -> bool:
+    """Whether a `slow` call was cancelled by its client (waits up to 10 s for it to happen)."""
+    with anyio.move_on_after(10):
+        await _cancelled.wait()
+    return _cancelled.is_set()
 
 
 @mcp.tool()
@@ -43,7 +61,7 @@ def crash() -> str:
 @mcp.tool()
 def fail(message: str) -> str:
     """Fail inside the tool (the result carries isError)."""
-    raise ValueError(message)
+    raise ToolError(message)
 
 
 @mcp.tool()

@@ -1,0 +1,145 @@
+"""What does the gateway cost per tool call?  Side by side, in one run, over stdio:
+
+  direct    the demo EHR server, called without anything in between
+  mcp-gate  the same server behind ``mcp-gate run`` (allow path, audit log on)
+  fastmcp   the same server behind FastMCP's proxy (``fastmcp.server.create_proxy``)
+
+Each is called sequentially with the same tool and arguments, for a small result
+(~0.3 KB on the wire) and a ~4 KB one, by a 2026-07-28 client and a 2025-11-25
+client.  FastMCP lives in its own virtualenv (``benchmarks/.venv-fastmcp``,
+created on first use) so it never enters the project's dependencies.
+
+    .venv/bin/python benchmarks/overhead.py [--calls 400] [--no-fastmcp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+ROOT = Path(__file__).resolve().parents[1]
+EHR = ROOT / "examples" / "ehr_server.py"
+FASTMCP_VENV = ROOT / "benchmarks" / ".venv-fastmcp"
+PAYLOADS = {
+    "small": ("get_lab_results", {"mrn": "MRN-007730"}),
+    "4KB": ("export_records", {"mrns": ["MRN-004211", "MRN-007730", "MRN-011562", "MRN-015908"], "format": "json"}),
+}
+ERAS = {"2026-07-28": "auto", "2025-11-25": "legacy"}
+
+
+@dataclass
+class Figures:
+    p50_ms: float
+    p99_ms: float
+    calls_per_s: float
+
+
+def fastmcp_python() -> Path | None:
+    """The FastMCP virtualenv's interpreter, creating it if needed; None if it cannot be had."""
+    python = FASTMCP_VENV / "bin" / "python"
+    if not python.exists():
+        print("creating benchmarks/.venv-fastmcp (fastmcp>=4.2,<5) …", file=sys.stderr)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(FASTMCP_VENV)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "fastmcp>=4.2,<5"], check=True)
+        except subprocess.CalledProcessError as exc:
+            print(f"FastMCP could not be installed ({exc}); its column is left out", file=sys.stderr)
+            return None
+    return python
+
+
+def targets(workdir: Path, with_fastmcp: bool) -> dict[str, StdioServerParameters]:
+    upstream = {"command": sys.executable, "args": [str(EHR)]}
+    policy = workdir / "policies.yaml"
+    policy.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "upstreams": {"ehr": upstream},
+                "rules": [{"id": "bench", "action": "allow"}],
+                "audit": {"path": str(workdir / "audit.jsonl")},
+            }
+        )
+    )
+    found = {
+        "direct": StdioServerParameters(command=sys.executable, args=[str(EHR)]),
+        "mcp-gate": StdioServerParameters(
+            command=sys.executable, args=["-m", "mcp_gate", "run", "-c", str(policy), "--log-level", "warning"]
+        ),
+    }
+    python = fastmcp_python() if with_fastmcp else None
+    if python is not None:
+        proxy = workdir / "fastmcp_proxy.py"
+        proxy.write_text(
+            "from fastmcp.server import create_proxy\n"
+            f"create_proxy({{'mcpServers': {{'ehr': {upstream!r}}}}}, name='proxy').run(show_banner=False)\n"
+        )
+        found["fastmcp"] = StdioServerParameters(command=str(python), args=[str(proxy)])
+    return found
+
+
+async def measure(params: StdioServerParameters, mode: str, tool: str, arguments: dict, calls: int) -> Figures:
+    async with Client(params, mode=mode, cache=None) as client:
+        for _ in range(max(20, calls // 10)):  # warm up: imports, JIT-less caches, first connections
+            await client.call_tool(tool, arguments)
+        latencies = []
+        started = time.perf_counter()
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            result = await client.call_tool(tool, arguments)
+            latencies.append(time.perf_counter() - t0)
+            assert not result.is_error, result
+        total = time.perf_counter() - started
+    latencies.sort()
+    return Figures(
+        p50_ms=statistics.median(latencies) * 1000,
+        p99_ms=latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        calls_per_s=calls / total,
+    )
+
+
+async def main(calls: int, with_fastmcp: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        found = targets(Path(tmp), with_fastmcp)
+        print(f"{calls} sequential calls per cell, stdio, Python {sys.version.split()[0]}\n")
+        header = f"{'era':<11} {'payload':<7} {'target':<9} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}"
+        print(header)
+        print("-" * len(header))
+        summary = []
+        for era, mode in ERAS.items():
+            for payload, (tool, arguments) in PAYLOADS.items():
+                row: dict[str, Figures] = {}
+                for name, params in found.items():
+                    figures = await measure(params, mode, tool, arguments, calls)
+                    row[name] = figures
+                    print(
+                        f"{era:<11} {payload:<7} {name:<9} {figures.p50_ms:8.3f} {figures.p99_ms:8.3f} "
+                        f"{figures.calls_per_s:8.0f}"
+                    )
+                summary.append((era, payload, row))
+        print("\nmcp-gate against the others (p50):")
+        for era, payload, row in summary:
+            added = row["mcp-gate"].p50_ms - row["direct"].p50_ms
+            line = f"  {era} {payload:<5}: adds {added:+.3f} ms over direct"
+            if "fastmcp" in row:
+                ratio = row["fastmcp"].p50_ms / row["mcp-gate"].p50_ms
+                line += f"; FastMCP proxy p50 is {ratio:.2f}x mcp-gate's"
+            print(line)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--no-fastmcp", action="store_true", help="leave FastMCP's proxy out")
+    options = parser.parse_args()
+    anyio.run(main, options.calls, not options.no_fastmcp)

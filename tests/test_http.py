@@ -1,0 +1,173 @@
+"""Streamable HTTP on both sides: the gateway served over HTTP with bearer tokens, and HTTP upstreams."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx2
+import mcp_types as types
+import pytest
+from anyio.abc import Process
+from anyio.streams.text import TextReceiveStream
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from mcp_gate.identity import new_token, token_digest
+
+from conftest import EHR, FLAKY_SERVER, PEERS, gateway_client, policy, read_audit, write_policy
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+INSPECTOR = PEERS / "node_modules" / ".bin" / "mcp-inspector"
+
+
+@asynccontextmanager
+async def process_announcing(args: list[str], pattern: str, cwd: Path | None = None) -> AsyncIterator[re.Match[str]]:
+    """Start a process and wait (with a timeout) for a stderr line matching ``pattern``."""
+    process: Process = await anyio.open_process(args, cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    found = anyio.Event()
+    match: list[re.Match[str]] = []
+
+    async def read_stderr() -> None:
+        assert process.stderr is not None
+        buffer = ""
+        async for chunk in TextReceiveStream(process.stderr):
+            buffer += chunk
+            *lines, buffer = buffer.split("\n")
+            for line in lines:
+                if not found.is_set() and (m := re.search(pattern, line)):
+                    match.append(m)
+                    found.set()
+
+    async with process, anyio.create_task_group() as tg:
+        tg.start_soon(read_stderr)
+        try:
+            with anyio.fail_after(30):
+                await found.wait()
+            yield match[0]
+        finally:
+            process.terminate()
+            with anyio.move_on_after(10):
+                await process.wait()
+            tg.cancel_scope.cancel()
+
+
+@pytest.fixture
+def tokens() -> dict[str, str]:
+    return {"alice@example.com": new_token()[0], "bob@example.com": new_token()[0]}
+
+
+@asynccontextmanager
+async def http_gateway(tmp_path: Path, tokens: dict[str, str]) -> AsyncIterator[str]:
+    identity = {"tokens": [{"principal": p, "sha256": token_digest(t)} for p, t in tokens.items()]}
+    rules = [{"id": "reads", "match": {"tool": "get_*"}, "action": "allow"}]
+    path = write_policy(tmp_path, policy({"ehr": EHR}, rules, identity=identity))
+    args = [sys.executable, "-m", "mcp_gate", "run", "-c", str(path), "--transport", "http", "--port", "0"]
+    async with process_announcing(args, r"listening on (http://\S+/mcp)") as announced:
+        yield announced.group(1)
+
+
+@asynccontextmanager
+async def authorized_client(url: str, token: str, era: str) -> AsyncIterator[Client]:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode=era, cache=None) as client:
+            yield client
+
+
+async def test_http_gateway_needs_a_valid_token_and_knows_who_called(
+    tmp_path: Path, tokens: dict[str, str], era: str
+) -> None:
+    async with http_gateway(tmp_path, tokens) as url:
+        async with httpx2.AsyncClient(timeout=10) as http:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            anonymous = await http.post(url, json=body)
+            assert anonymous.status_code == 401
+            assert anonymous.headers["www-authenticate"].startswith("Bearer")
+            forged = await http.post(url, json=body, headers={"Authorization": "Bearer mgt_forged"})
+            assert forged.status_code == 401
+            health = await http.get(url.removesuffix("/mcp") + "/healthz")
+            assert health.json() == {"status": "ok", "upstreams": {"ehr": "up"}}
+
+        async with authorized_client(url, tokens["alice@example.com"], era) as client:
+            result = await client.call_tool("get_patient", {"mrn": "MRN-007730"})
+            assert not result.is_error
+            assert result.structured_content is not None and result.structured_content["mrn"] == "MRN-007730"
+            held = await client.call_tool("export_records", {"mrns": ["MRN-007730"]})
+            assert held.is_error
+
+    called = [r for r in read_audit(tmp_path) if r["event"] == "tool.called"]
+    assert [r["principal"] for r in called] == ["alice@example.com", "alice@example.com"]
+    assert called[0]["session"] == called[1]["session"]
+
+
+async def test_a_session_cannot_be_continued_with_another_principals_token(
+    tmp_path: Path, tokens: dict[str, str]
+) -> None:
+    async with http_gateway(tmp_path, tokens) as url:
+        # A handshake as alice, then her session id presented with bob's token.
+        async with httpx2.AsyncClient(timeout=10) as http:
+            init = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+            }
+            headers = {"Accept": "application/json, text/event-stream"}
+            started = await http.post(
+                url, json=init, headers={**headers, "Authorization": f"Bearer {tokens['alice@example.com']}"}
+            )
+            assert started.status_code == 200
+            session = started.headers["mcp-session-id"]
+            hijack = await http.post(
+                url,
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                headers={**headers, "Authorization": f"Bearer {tokens['bob@example.com']}", "mcp-session-id": session},
+            )
+            assert hijack.status_code == 403
+            assert hijack.json() == {"error": "this MCP session belongs to another principal"}
+
+
+async def test_an_http_upstream_is_proxied(tmp_path: Path, era: str) -> None:
+    args = [sys.executable, str(FLAKY_SERVER), "--http"]
+    async with process_announcing(args, r"listening on (\d+)") as announced:
+        url = f"http://127.0.0.1:{announced.group(1)}/mcp"
+        path = write_policy(tmp_path, policy({"remote": {"url": url}}, [{"action": "allow"}]))
+        async with gateway_client(path, era) as client:
+            result = await client.call_tool("echo", {"text": "over http"})
+            assert [block.text for block in result.content if isinstance(block, types.TextContent)] == ["over http"]
+            failed = await client.call_tool("fail", {"message": "nope"})
+            assert failed.is_error
+
+
+def test_a_third_party_client_drives_the_gateway(tmp_path: Path) -> None:
+    """The MCP Inspector's CLI (Node, the TypeScript SDK) lists and calls tools through the gateway."""
+    rules = [
+        {"id": "reads", "match": {"tool": "get_*"}, "action": "allow"},
+        {"id": "no-deletes", "match": {"annotations": {"destructiveHint": True}}, "action": "deny"},
+    ]
+    path = write_policy(tmp_path, policy({"ehr": EHR}, rules))
+    gateway = [sys.executable, "-m", "mcp_gate", "run", "-c", str(path)]
+
+    def inspector(*method: str, status: int = 0) -> dict[str, object]:
+        done = subprocess.run(
+            [str(INSPECTOR), "--cli", *gateway, *method], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+        assert done.returncode == status, done.stderr
+        return json.loads(done.stdout)
+
+    listed = inspector("--method", "tools/list")
+    names = [tool["name"] for tool in listed["tools"]]  # type: ignore[index]
+    assert "get_patient" in names and "delete_patient" not in names
+    called = inspector("--method", "tools/call", "--tool-name", "get_patient", "--tool-arg", "mrn=MRN-015908")
+    assert called["structuredContent"]["name"] == "Robert Chen"  # type: ignore[index]
+    # The inspector exits 5 when a tool result says isError.
+    held = inspector("--method", "tools/call", "--tool-name", "export_records", "--tool-arg", 'mrns=["MRN-015908"]', status=5)
+    assert held["isError"] is True
+    assert "approval required, no approval channel available" in held["content"][0]["text"]  # type: ignore[index]

@@ -15,6 +15,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -108,6 +109,23 @@ class CallAudit:
 
     def write(self, event: str, **fields: Any) -> None:
         self._audit.write(event, {**self._common, **fields})
+
+
+@dataclass(eq=False)
+class Call:
+    """One ``tools/call`` as it moves through the pipeline."""
+
+    ctx: ServerRequestContext[Any, Any]
+    caller: Caller
+    params: types.CallToolRequestParams
+    arguments: dict[str, Any]
+    state: CallState | None
+    """Set when this request continues an earlier round (answers to questions)."""
+    audit: CallAudit
+
+    @property
+    def modern_client(self) -> bool:
+        return self.ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
 
 
 class Gateway:
@@ -239,7 +257,6 @@ class Gateway:
     ) -> types.CallToolResult | types.InputRequiredResult:
         self._remember_connection(ctx)
         caller = self.identifier.caller(ctx)
-        arguments = params.arguments or {}
         state = CallState.decode(params.request_state)
         entry = self.catalog.get(params.name)
         audit = CallAudit(
@@ -249,36 +266,32 @@ class Gateway:
             entry.upstream if entry else None,
             entry.tool.name if entry else params.name,
         )
+        call = Call(ctx, caller, params, params.arguments or {}, state, audit)
         try:
-            return await self._checked_call(ctx, caller, params, arguments, entry, state, audit)
+            if entry is None:
+                if state is None:
+                    audit.write("tool.called", args_sha256=sha256_hex(call.arguments))
+                audit.write("tool.blocked", outcome="blocked", reason="unknown tool")
+                raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name!r}")
+            return await self._checked_call(call, entry)
         except AuditError as exc:
             logger.critical("refusing %r: %s", params.name, exc)
             return error_result("mcp-gate could not write its audit log, so the call was refused. Tell the operator.")
 
     async def _checked_call(
-        self,
-        ctx: ServerRequestContext[Any, Any],
-        caller: Caller,
-        params: types.CallToolRequestParams,
-        arguments: dict[str, Any],
-        entry: CatalogEntry | None,
-        state: CallState | None,
-        audit: CallAudit,
+        self, call: Call, entry: CatalogEntry
     ) -> types.CallToolResult | types.InputRequiredResult:
-        first_round = state is None
+        audit, first_round = call.audit, call.state is None
         if first_round:
-            audit.write("tool.called", args_sha256=sha256_hex(arguments))
-        if entry is None:
-            audit.write("tool.blocked", outcome="blocked", reason="unknown tool")
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name!r}")
-
-        problem = entry.argument_problem(arguments)
+            audit.write("tool.called", args_sha256=sha256_hex(call.arguments))
+        problem = entry.argument_problem(call.arguments)
         if problem is not None:
             audit.write("tool.blocked", outcome="blocked", reason="arguments do not match the tool's input schema")
             return error_result(f"mcp-gate refused the call: {problem}")
 
+        caller = call.caller
         decision = entry.policy.decide(
-            CallFacts(entry.upstream, entry.tool.name, arguments, caller.principal, caller.client_name)
+            CallFacts(entry.upstream, entry.tool.name, call.arguments, caller.principal, caller.client_name)
         )
         if first_round:
             audit.write("policy.decided", rule=decision.rule_id, decision=decision.action, reason=decision.reason)
@@ -296,7 +309,7 @@ class Gateway:
 
         started = time.perf_counter()
         try:
-            result = await self._forward(ctx, caller, entry, arguments, params, state, audit)
+            result = await self._forward(call, entry)
         except (UpstreamError, RelayError) as exc:
             audit.write("tool.failed", outcome="failed", error=str(exc), duration_ms=_elapsed_ms(started))
             if isinstance(exc, UpstreamRejected):
@@ -304,90 +317,71 @@ class Gateway:
             return error_result(f"mcp-gate: {exc}")
         if isinstance(result, types.InputRequiredResult):
             return result
-        audit.write(
-            "tool.executed",
-            outcome="error" if result.is_error else "ok",
-            duration_ms=_elapsed_ms(started),
-        )
+        audit.write("tool.executed", outcome="error" if result.is_error else "ok", duration_ms=_elapsed_ms(started))
         return result
 
-    async def _forward(
-        self,
-        ctx: ServerRequestContext[Any, Any],
-        caller: Caller,
-        entry: CatalogEntry,
-        arguments: dict[str, Any],
-        params: types.CallToolRequestParams,
-        state: CallState | None,
-        audit: CallAudit,
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    async def _forward(self, call: Call, entry: CatalogEntry) -> types.CallToolResult | types.InputRequiredResult:
         """Run an allowed call upstream, carrying questions between the upstream and the client."""
         upstream = self.upstreams[entry.upstream]
-        modern_client = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
-        call_id = audit.call_id
+        state = call.state
         if state is not None and state.parked is not None:
             parked = self._parked.get(state.parked)
-            if parked is None or parked.session != caller.session:
+            if parked is None or parked.session != call.caller.session:
                 raise RelayError("the call these answers belong to is no longer waiting; call the tool again")
-            parked.answer(params.input_responses or {})
+            parked.answer(call.params.input_responses or {})
             parked.end_round()
-            return await self._await_parked(ctx, parked)
-        if modern_client and upstream.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            return await self._start_parked(ctx, caller, entry, arguments, upstream, call_id)
+            return await self._await_parked(call.ctx, parked)
+        if call.modern_client and upstream.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return await self._start_parked(call, entry, upstream)
 
-        relay = client_relay(ctx)
-        result = await upstream.call_tool(
-            entry.tool.name,
-            arguments,
-            session=caller.session,
-            relay=relay,
-            progress=ctx.session.report_progress,
-            input_responses=params.input_responses if state is not None else None,
-            request_state=state.upstream_state if state is not None else None,
-        )
+        relay = client_relay(call.ctx)
+
+        async def send(
+            responses: types.InputResponses | None, upstream_state: str | None
+        ) -> types.CallToolResult | types.InputRequiredResult:
+            return await upstream.call_tool(
+                entry.tool.name,
+                call.arguments,
+                session=call.caller.session,
+                relay=relay,
+                progress=call.ctx.session.report_progress,
+                input_responses=responses,
+                request_state=upstream_state,
+            )
+
+        if state is None:
+            result = await send(None, None)
+        else:
+            result = await send(call.params.input_responses, state.upstream_state)
         rounds = 0
         while isinstance(result, types.InputRequiredResult):
-            if modern_client:
-                refusals = _unanswerable(ctx, result.input_requests or {})
+            if call.modern_client:
+                refusals = _unanswerable(call.ctx, result.input_requests or {})
                 if refusals:
                     raise RelayError(next(iter(refusals.values())).message)
                 return types.InputRequiredResult(
                     input_requests=result.input_requests,
-                    request_state=CallState(call_id, upstream_state=result.request_state).encode(),
+                    request_state=CallState(call.audit.call_id, upstream_state=result.request_state).encode(),
                 )
             rounds += 1
             if rounds > MAX_INPUT_ROUNDS:
                 raise RelayError(f"the tool kept asking questions ({MAX_INPUT_ROUNDS} rounds); the call was stopped")
-            responses = await answer_each(relay, result.input_requests or {})
-            result = await upstream.call_tool(
-                entry.tool.name,
-                arguments,
-                session=caller.session,
-                relay=relay,
-                progress=ctx.session.report_progress,
-                input_responses=responses,
-                request_state=result.request_state,
-            )
+            result = await send(await answer_each(relay, result.input_requests or {}), result.request_state)
         return _strip_server_stamp(result)  # type: ignore[return-value]
 
     async def _start_parked(
-        self,
-        ctx: ServerRequestContext[Any, Any],
-        caller: Caller,
-        entry: CatalogEntry,
-        arguments: dict[str, Any],
-        upstream: Upstream,
-        call_id: str,
+        self, call: Call, entry: CatalogEntry, upstream: Upstream
     ) -> types.CallToolResult | types.InputRequiredResult:
         """Run a handshake-era upstream's call in the background so a 2026 client can answer its questions."""
         assert self._task_group is not None, "the gateway is not running"
-        parked = self._parked.new(call_id, caller.session, entry.name)
+        session = call.caller.session
+        parked = self._parked.new(call.audit.call_id, session, entry.name)
 
         async def drive() -> None:
             with parked.scope:
                 try:
                     outcome: types.CallToolResult | BaseException = await upstream.call_tool(
-                        entry.tool.name, arguments, session=caller.session, relay=parked.ask, progress=parked.progress
+                        entry.tool.name, call.arguments, session=session, relay=parked.ask, progress=parked.progress
                     )  # type: ignore[assignment]
                 except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the call
                     outcome = exc
@@ -397,7 +391,7 @@ class Gateway:
             self._parked.discard(parked)
 
         self._task_group.start_soon(drive)
-        return await self._await_parked(ctx, parked)
+        return await self._await_parked(call.ctx, parked)
 
     async def _await_parked(
         self, ctx: ServerRequestContext[Any, Any], parked: ParkedCall

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,27 @@ class BreakableAudit(AuditLog):
         return super().write(event, fields)
 
 
+@asynccontextmanager
+async def serving(tmp_path: Path, audit: AuditLog) -> AsyncIterator[Gateway]:
+    """The gateway in front of the EHR demo, allowing everything, on the given audit log."""
+    path = write_policy(tmp_path, policy({"ehr": EHR}, [{"action": "allow"}]))
+    audit.open()
+    try:
+        gateway = Gateway(load_config(path), audit)
+        async with gateway.running():
+            yield gateway
+    finally:
+        audit.close()
+
+
 def chart_medications(result: types.CallToolResult) -> list[str]:
     assert result.structured_content is not None
     return [m["name"] for m in result.structured_content["medications"]]
 
 
 async def test_a_call_whose_audit_record_cannot_be_written_is_not_run(tmp_path: Path, era: str) -> None:
-    path = write_policy(tmp_path, policy({"ehr": EHR}, [{"action": "allow"}]))
     audit = BreakableAudit(tmp_path / "audit.jsonl")
-    audit.open()
-    gateway = Gateway(load_config(path), audit)
-    async with gateway.running(), Client(gateway.server, mode=era, cache=None) as client:
+    async with serving(tmp_path, audit) as gateway, Client(gateway.server, mode=era, cache=None) as client:
         audit.broken = True
         refused = await client.call_tool(
             "update_medication", {"mrn": "MRN-004211", "medication": "insulin", "dose": "10 units", "reason": "A1c"}
@@ -53,33 +64,26 @@ async def test_a_call_whose_audit_record_cannot_be_written_is_not_run(tmp_path: 
         audit.broken = False
         chart = await client.call_tool("get_patient", {"mrn": "MRN-004211"})
         assert chart_medications(chart) == ["metformin"]  # the update never reached the EHR
-    audit.close()
 
 
 async def test_a_forged_request_state_is_refused(tmp_path: Path) -> None:
-    path = write_policy(tmp_path, policy({"ehr": EHR}, [{"action": "allow"}]))
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    audit.open()
-    gateway = Gateway(load_config(path), audit)
-    async with gateway.running(), Client(gateway.server, mode="auto", cache=None) as client:
-        forged = '{"c":"x","u":null,"p":"guessed-parked-call"}'
-        with pytest.raises(MCPError, match="Invalid or expired requestState"):
-            await client.session.call_tool(
-                "schedule_followup", {"mrn": "MRN-004211"}, request_state=forged, allow_input_required=True
-            )
-    audit.close()
+    async with serving(tmp_path, AuditLog(tmp_path / "audit.jsonl")) as gateway:
+        async with Client(gateway.server, mode="auto", cache=None) as client:
+            forged = '{"c":"x","u":null,"p":"guessed-parked-call"}'
+            with pytest.raises(MCPError, match="Invalid or expired requestState"):
+                await client.session.call_tool(
+                    "schedule_followup", {"mrn": "MRN-004211"}, request_state=forged, allow_input_required=True
+                )
 
 
 async def test_request_state_only_resumes_the_call_it_was_issued_for(tmp_path: Path) -> None:
-    path = write_policy(tmp_path, policy({"ehr": EHR}, [{"action": "allow"}]))
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    audit.open()
-    gateway = Gateway(load_config(path), audit)
-
     async def never_called(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         raise AssertionError("this test answers by hand")
 
-    async with gateway.running(), Client(gateway.server, mode="auto", cache=None, elicitation_callback=never_called) as client:
+    async with (
+        serving(tmp_path, AuditLog(tmp_path / "audit.jsonl")) as gateway,
+        Client(gateway.server, mode="auto", cache=None, elicitation_callback=never_called) as client,
+    ):
         asked = await client.session.call_tool("schedule_followup", {"mrn": "MRN-004211"}, allow_input_required=True)
         assert isinstance(asked, types.InputRequiredResult)
         with pytest.raises(MCPError, match="Invalid or expired requestState"):
@@ -91,4 +95,3 @@ async def test_request_state_only_resumes_the_call_it_was_issued_for(tmp_path: P
                 input_responses={key: types.ElicitResult(action="accept", content={"day": "2027-02-01"}) for key in asked.input_requests or {}},
                 allow_input_required=True,
             )
-    audit.close()

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -21,7 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_gate.identity import new_token, token_digest
 
-from conftest import EHR, FLAKY_SERVER, PEERS, gateway_client, policy, read_audit, write_policy
+from conftest import EHR, EVERYTHING, FLAKY_SERVER, PEERS, gateway_client, policy, read_audit, write_policy
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -65,19 +66,21 @@ def tokens() -> dict[str, str]:
 
 
 @asynccontextmanager
-async def http_gateway(tmp_path: Path, tokens: dict[str, str]) -> AsyncIterator[str]:
+async def http_gateway(
+    tmp_path: Path, tokens: dict[str, str], upstreams: dict[str, object] | None = None, rules: list[object] | None = None
+) -> AsyncIterator[str]:
     identity = {"tokens": [{"principal": p, "sha256": token_digest(t)} for p, t in tokens.items()]}
-    rules = [{"id": "reads", "match": {"tool": "get_*"}, "action": "allow"}]
-    path = write_policy(tmp_path, policy({"ehr": EHR}, rules, identity=identity))
+    rules = rules or [{"id": "reads", "match": {"tool": "get_*"}, "action": "allow"}]
+    path = write_policy(tmp_path, policy(upstreams or {"ehr": EHR}, rules, identity=identity))
     args = [sys.executable, "-m", "mcp_gate", "run", "-c", str(path), "--transport", "http", "--port", "0"]
     async with process_announcing(args, r"listening on (http://\S+/mcp)") as announced:
         yield announced.group(1)
 
 
 @asynccontextmanager
-async def authorized_client(url: str, token: str, era: str) -> AsyncIterator[Client]:
+async def authorized_client(url: str, token: str, era: str, **options: Any) -> AsyncIterator[Client]:
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=era, cache=None) as client:
+        async with Client(streamable_http_client(url, http_client=http), mode=era, cache=None, **options) as client:
             yield client
 
 
@@ -132,6 +135,44 @@ async def test_a_session_cannot_be_continued_with_another_principals_token(
             )
             assert hijack.status_code == 403
             assert hijack.json() == {"error": "this MCP session belongs to another principal"}
+
+
+async def test_a_2025_upstream_question_is_never_shown_to_another_session(
+    tmp_path: Path, tokens: dict[str, str]
+) -> None:
+    """server-everything's elicitation carries no call reference; with two sessions in flight it is refused."""
+    everything = {"everything": {"command": str(EVERYTHING), "args": ["stdio"]}}
+    alice_asked, release_alice = anyio.Event(), anyio.Event()
+    shown_to_bob: list[str] = []
+
+    async def alice_answers(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        alice_asked.set()
+        await release_alice.wait()
+        return types.ElicitResult(action="decline")
+
+    async def bob_answers(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        shown_to_bob.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async with http_gateway(tmp_path, tokens, everything, [{"action": "allow"}]) as url:
+        async with (
+            authorized_client(url, tokens["alice@example.com"], "legacy", elicitation_callback=alice_answers) as alice,
+            authorized_client(url, tokens["bob@example.com"], "legacy", elicitation_callback=bob_answers) as bob,
+            anyio.create_task_group() as tg,
+        ):
+            alice_result: list[types.CallToolResult] = []
+
+            async def alice_calls() -> None:
+                alice_result.append(await alice.call_tool("trigger-elicitation-request", {}))
+
+            tg.start_soon(alice_calls)
+            with anyio.fail_after(20):
+                await alice_asked.wait()
+            bob_result = await bob.call_tool("trigger-elicitation-request", {})
+            release_alice.set()
+    assert shown_to_bob == []
+    assert "cannot tell which client" in bob_result.model_dump_json()
+    assert "decline" in alice_result[0].model_dump_json()
 
 
 async def test_an_http_upstream_is_proxied(tmp_path: Path, era: str) -> None:

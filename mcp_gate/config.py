@@ -61,6 +61,14 @@ def _as_list(value: Any) -> Any:
 # --------------------------------------------------------------------------- identity
 
 
+def token_sha256(value: str) -> str:
+    """A token's configured SHA-256: the plain token itself never belongs in the file."""
+    value = value.strip().lower()
+    if not _SHA256_HEX.match(value):
+        raise ValueError("must be the 64-character hex SHA-256 of the token (run `mcp-gate token`)")
+    return value
+
+
 class BearerToken(StrictModel):
     """An HTTP bearer token, stored only as its SHA-256 (``mcp-gate token`` makes one)."""
 
@@ -70,10 +78,7 @@ class BearerToken(StrictModel):
     @field_validator("sha256")
     @classmethod
     def _hex_digest(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not _SHA256_HEX.match(value):
-            raise ValueError("must be the 64-character hex SHA-256 of the token (run `mcp-gate token`)")
-        return value
+        return token_sha256(value)
 
 
 class IdentityConfig(StrictModel):
@@ -221,6 +226,10 @@ class Match(StrictModel):
         return value
 
 
+Channel = Literal["client", "slack", "teams", "webhook"]
+Grant = Literal["once", "session", "ttl"]
+
+
 class Rule(StrictModel):
     """One policy rule; the first rule whose ``match`` fits a call decides it."""
 
@@ -230,10 +239,18 @@ class Rule(StrictModel):
     reason: str | None = None
     # Approval settings (used when action is `approve`).
     approvers: str | list[str] | None = None
-    via: list[str] | None = None
+    """A group from ``approvals.approvers``, a list of approver identities, or ``client`` (the agent's own user)."""
+    via: list[Channel] | None = None
+    """Channels to ask, in order; the first that can take the request is used."""
     quorum: int = Field(default=1, ge=1)
     separate_requester: bool = False
     justification: Literal["required", "optional"] | None = None
+    grants: list[Grant] = Field(default_factory=lambda: ["once"], min_length=1)
+    """What an approver may grant: this one call (``once``), the same call for the rest of the
+    session (``session``), or for ``grant_ttl``."""
+    grant_ttl: Duration = 3600.0
+    show_arguments: Literal["masked", "raw"] = "masked"
+    """What approvers see of the arguments."""
 
 
 # --------------------------------------------------------------------------- approvals, masking, audit
@@ -244,6 +261,8 @@ class SlackChannelConfig(StrictModel):
     signing_secret: SecretStr
     channel: str
     api_url: str = "https://slack.com/api"
+    users: dict[str, str] = Field(default_factory=dict)
+    """Slack user id → approver identity; clicks from anyone else are refused."""
 
 
 class TeamsChannelConfig(StrictModel):
@@ -253,6 +272,8 @@ class TeamsChannelConfig(StrictModel):
 class WebhookChannelConfig(StrictModel):
     url: str
     secret: SecretStr
+    """A Standard Webhooks secret (``whsec_…`` base64, or any string of 24+ characters)."""
+    retries: int = Field(default=5, ge=0, le=20)
 
 
 class ChannelsConfig(StrictModel):
@@ -261,11 +282,55 @@ class ChannelsConfig(StrictModel):
     webhook: WebhookChannelConfig | None = None
 
 
+class ApproverToken(StrictModel):
+    """An approver's bearer token for the approval API, page and CLI (SHA-256 only)."""
+
+    approver: str = Field(min_length=1)
+    sha256: str
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        return token_sha256(value)
+
+
 class ApprovalsConfig(StrictModel):
     timeout: Duration = 600.0
+    """A pending approval expires (and counts as denied) after this long."""
     hold: Duration = 50.0
+    """Longest a tools/call is held open, with progress notifications, before it answers "pending"."""
+    store: str = "memory"
+    """``memory``, or ``sqlite:///path/to/approvals.db`` to keep approvals across restarts."""
+    listen: str = "127.0.0.1:8766"
+    """Where the approval page and API are served when the gateway itself runs on stdio."""
+    url: str | None = None
+    """The approval page's public base URL, for links in Slack, Teams and elicitation (default: from ``listen``)."""
     approvers: dict[str, list[str]] = Field(default_factory=dict)
+    """Approver groups: name → identities."""
+    tokens: list[ApproverToken] = Field(default_factory=list)
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value != "memory" and not value.startswith("sqlite:///"):
+            raise ValueError("use `memory` or `sqlite:///path/to/approvals.db`")
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("write host:port, e.g. 127.0.0.1:8766")
+        return value
+
+    @property
+    def base_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        host, _, port = self.listen.rpartition(":")
+        return f"http://{host}:{port}"
 
 
 class MaskingConfig(StrictModel):
@@ -419,24 +484,44 @@ def parse_config(text: str, source: Path, environ: Mapping[str, str] | None = No
         config = Config.model_validate({**data, "source": source})
     except ValidationError as exc:
         raise ConfigError(_pydantic_problems(located, exc)) from None
-    problems = _duplicate_rule_ids(config, located)
+    problems = [located.format(located.document.line_of(path), path, message) for path, message in _cross_checks(config)]
     if problems:
         raise ConfigError(problems)
     return config
 
 
-def _duplicate_rule_ids(config: Config, located: _Located) -> list[str]:
-    """Rule ids name rules in the audit log and in denials, so each must be unique."""
-    problems = []
+def _cross_checks(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks that span sections: each problem as (path, message)."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     seen: dict[str, int] = {}
+    channels = config.approvals.channels
+    configured = {"client"} | {name for name in ("slack", "teams", "webhook") if getattr(channels, name) is not None}
     for index, rule in enumerate(config.rules):
-        if rule.id is None:
-            continue
-        if rule.id in seen:
-            path = ("rules", index, "id")
-            problems.append(located.format(located.document.line_of(path), path, f"rule id {rule.id!r} is already used by rules[{seen[rule.id]}]"))
-        else:
-            seen[rule.id] = index
+        if rule.id is not None:
+            if rule.id in seen:
+                problems.append((("rules", index, "id"), f"rule id {rule.id!r} is already used by rules[{seen[rule.id]}]"))
+            else:
+                seen[rule.id] = index
+        for position, channel in enumerate(rule.via or []):
+            if channel not in configured:
+                problems.append(
+                    (("rules", index, "via", position), f"channel {channel!r} is not configured under approvals.channels")
+                )
+        if isinstance(rule.approvers, str) and rule.approvers != "client" and rule.approvers not in config.approvals.approvers:
+            problems.append((("rules", index, "approvers"), f"no approver group {rule.approvers!r} in approvals.approvers"))
+        if rule.action == "approve" and rule.via == ["client"] and (rule.separate_requester or rule.quorum > 1):
+            problems.append(
+                (
+                    ("rules", index, "via"),
+                    "the agent's own client cannot satisfy separate_requester or a quorum above 1; add another channel",
+                )
+            )
+    agent_tokens = {token.sha256 for token in config.identity.tokens}
+    for index, token in enumerate(config.approvals.tokens):
+        if token.sha256 in agent_tokens:
+            problems.append(
+                (("approvals", "tokens", index, "sha256"), "an agent's token (identity.tokens) can never decide approvals")
+            )
     return problems
 
 
@@ -457,6 +542,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
 __all__ = [
     "Action",
     "ApprovalsConfig",
+    "ApproverToken",
     "ArgCondition",
     "AuditConfig",
     "BearerToken",

@@ -11,6 +11,7 @@ import csv
 import fnmatch
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 _HIDDEN = frozenset({"v", "seq", "ts", "event", "principal", "server", "tool", "prev", "hash", "sig", "call_id"})
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _RED, _YELLOW, _GREEN, _DIM, _RESET = "\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m"
 
 
@@ -117,6 +119,8 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(map(_show, value)) or "[]"
     text = str(value)
+    if _SHA256.fullmatch(text):
+        return text[:12] + "…"  # enough to tell digests apart by eye
     return json.dumps(text) if " " in text or not text else text
 
 

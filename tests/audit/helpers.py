@@ -20,7 +20,7 @@ GATEWAY_EVENTS: dict[str, dict[str, Any]] = {
     "tool.executed": {**CALL, "outcome": "ok", "duration_ms": 12.5, "masked": {"ssn": 2, "phone": 1}},
     "tool.blocked": {**CALL, "tool": "delete_patient", "outcome": "blocked", "rule": "no-deletes", "decision": "deny", "reason": "denied by rule 'no-deletes': Destructive tools are not available to agents."},
     "tool.failed": {**CALL, "outcome": "failed", "error": "upstream 'ehr' did not answer within 120s", "duration_ms": 120000},
-    "approval.requested": {**CALL, "tool": "export_records", "approval_id": "apr-5d21", "rule": "export", "request_digest": SHA, "approvers": ["oncall"], "via": ["slack", "client"], "expires": "2026-12-04T15:43:14.123Z"},
+    "approval.requested": {**CALL, "tool": "export_records", "approval_id": "apr-5d21", "rule": "export", "request_digest": SHA, "approvers": ["oncall"], "via": ["slack", "client"], "expires": "2026-12-04T16:40:00.000Z"},
     "approval.notified": {**CALL, "tool": "export_records", "approval_id": "apr-5d21", "channel": "slack", "recipient": "#phi-approvals"},
     "approval.decided": {**CALL, "tool": "export_records", "approval_id": "apr-5d21", "approver": "bob@example.com", "decision": "approved", "reason": "ticket OPS-1234", "channel": "slack", "grant": "once"},
     "approval.expired": {**CALL, "tool": "export_records", "approval_id": "apr-6e30"},

@@ -5,11 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import random
+import struct
+from pathlib import Path
 
 import pytest
+import rfc8785 as reference
 
+from mcp_gate.audit import AuditLog
 from mcp_gate.audit.records import record_hash, seal
 from mcp_gate.canonical import jcs_text, rfc8785
+
+from .helpers import GATEWAY_EVENTS, read_records
 
 
 @pytest.mark.parametrize(
@@ -65,3 +72,20 @@ def test_sealed_line_hashes_the_canonical_form_and_parses_back() -> None:
     assert list(parsed) == ["v", "seq", "ts", "event", "masked", "duration_ms", "prev", "hash"]
     body = {k: v for k, v in parsed.items() if k != "hash"}
     assert parsed["hash"] == hashlib.sha256(rfc8785(body)).hexdigest() == record_hash(parsed) == record["hash"]
+
+
+def test_numbers_match_an_independent_implementation() -> None:
+    numbers = random.Random(8785)
+    for _ in range(20_000):
+        value = struct.unpack("<d", numbers.getrandbits(64).to_bytes(8, "little"))[0]
+        if math.isfinite(value):
+            assert rfc8785(value) == reference.dumps(value), value
+
+
+def test_written_hashes_can_be_recomputed_with_an_independent_implementation(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        for event, fields in GATEWAY_EVENTS.items():
+            log.write(event, {**fields, "principal": "zoë@example.com"} if "principal" in fields else fields)
+    for record in read_records(log_path):
+        claimed = record.pop("hash")
+        assert hashlib.sha256(reference.dumps(record)).hexdigest() == claimed

@@ -77,8 +77,11 @@ def _es_number(value: float) -> str:
         raise ValueError("NaN and infinities are not JSON numbers")
     if value == 0:
         return "0"
+    text = repr(value)  # the shortest digits that round-trip, as ECMAScript uses
+    if "e" not in text:
+        return text.removesuffix(".0")  # 1e-4 <= |value| < 1e16: ECMAScript's notation too
     sign = "-" if value < 0 else ""
-    text = repr(abs(value))  # the shortest digits that round-trip, as ECMAScript uses
+    text = repr(abs(value))
     mantissa, _, exponent = text.partition("e")
     whole, _, fraction = mantissa.partition(".")
     digits = whole + fraction

@@ -24,7 +24,9 @@ GENESIS = "0" * 64
 
 _second_cache: tuple[int, str] = (-1, "")
 _MEMBER_PREFIXES: dict[str, str] = {}
-"""``"key":`` per field name; bounded, because the writer only accepts the schema's fields."""
+_CANONICAL_ORDER: dict[tuple[str, ...], list[int]] = {}
+"""``"key":`` per field name, and the RFC 8785 member order per sequence of field names:
+both bounded, because the writer only accepts the schema's fields for each event."""
 
 
 def utc_timestamp(ms: int | None = None) -> str:
@@ -53,16 +55,20 @@ def seal(record: dict[str, Any]) -> bytes:
 
     Raises ``ValueError`` when a value has no exact JSON form.
     """
-    pieces = {}
+    pieces = []
     for key, value in record.items():
         prefix = _MEMBER_PREFIXES.get(key)
         if prefix is None:
             prefix = _MEMBER_PREFIXES[key] = encode_string(key) + ":"
-        pieces[key] = prefix + (encode_string(value) if type(value) is str else jcs_text(value))
-    canonical = "{" + ",".join([pieces[key] for key in jcs_key_order(pieces)]) + "}"
+        pieces.append(prefix + (encode_string(value) if type(value) is str else jcs_text(value)))
+    keys = tuple(record)
+    order = _CANONICAL_ORDER.get(keys)
+    if order is None:
+        order = _CANONICAL_ORDER[keys] = [keys.index(name) for name in jcs_key_order(keys)]
+    canonical = "{" + ",".join([pieces[index] for index in order]) + "}"
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     record["hash"] = digest
-    return ("{" + ",".join(pieces.values()) + ',"hash":"' + digest + '"}\n').encode()
+    return ("{" + ",".join(pieces) + ',"hash":"' + digest + '"}\n').encode()
 
 
 def record_hash(record: Mapping[str, Any]) -> str:

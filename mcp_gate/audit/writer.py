@@ -85,6 +85,7 @@ class AuditLog:
         self.fsync_mode: FsyncMode = fsync
         self.rotate = rotate or RotateConfig()
         self.checkpoints = checkpoints
+        self._event_fields = event_fields()
         self._lock = threading.Lock()
         """Guards the chain state and the file descriptor."""
         self._sync_lock = threading.Lock()
@@ -238,8 +239,9 @@ class AuditLog:
 
     def _append(self, event: str, fields: Mapping[str, Any], *, sign: bool = False) -> dict[str, Any]:
         """Seal and write one record (``_lock`` held)."""
-        self._check_usable()
-        allowed = event_fields().get(event)
+        if self._failure is not None or self._fd is None:
+            self._check_usable()
+        allowed = self._event_fields.get(event)
         if allowed is None:
             raise AuditError(f"unknown audit event {event!r}")
         record: dict[str, Any] = {"v": RECORD_VERSION, "seq": self._seq + 1, "ts": utc_timestamp(), "event": event}

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from json.encoder import encode_basestring as encode_string
 from typing import Any
 
+__all__ = ["canonical_json", "encode_string", "jcs_key_order", "jcs_text", "rfc8785", "sha256_hex"]
+
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: a stable byte form for hashing and signing."""

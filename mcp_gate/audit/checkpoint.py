@@ -17,7 +17,10 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 
 class KeyFileError(ValueError):
@@ -27,8 +30,11 @@ class KeyFileError(ValueError):
 class VerifyKey(Protocol):
     """What verification needs: the algorithm, the key's id and a check."""
 
-    alg: str
-    key_id: str
+    @property
+    def alg(self) -> str: ...
+
+    @property
+    def key_id(self) -> str: ...
 
     def verify(self, payload: bytes, sig: str) -> bool: ...
 

@@ -9,10 +9,22 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mcp_gate.audit.checkpoint import KeyFileError, VerifyKey, load_signing_key, load_verify_key
+from mcp_gate.audit.checkpoint import (
+    KeyFileError,
+    VerifyKey,
+    load_signing_key,
+    load_verify_key,
+)
 from mcp_gate.audit.segments import LogFiles, UnreadableError
 from mcp_gate.audit.verify import select, verify
-from mcp_gate.audit.view import FILTER_FIELDS, RecordFilter, export, format_record, parse_time, tail
+from mcp_gate.audit.view import (
+    FILTER_FIELDS,
+    RecordFilter,
+    export,
+    format_record,
+    parse_time,
+    tail,
+)
 from mcp_gate.cli import DEFAULT_CONFIG, add_config_option, read_config_or_exit
 from mcp_gate.config import Config
 
@@ -28,8 +40,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Exit 0: intact; 1: broken (the first problem is printed as FILE:LINE: seq N: what); 2: unreadable.",
     )
     add_config_option(check)
-    check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="a log (with its rotated files) or closed files; default: the config's audit.path")
-    check.add_argument("--key", type=Path, metavar="FILE", help="Ed25519 public key (PEM) or a file holding the HMAC secret; default: the config's checkpoint key")
+    check.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="a log (with its rotated files) or closed files; default: the config's audit.path",
+    )
+    check.add_argument(
+        "--key",
+        type=Path,
+        metavar="FILE",
+        help="Ed25519 public key (PEM) or a file holding the HMAC secret; default: the config's checkpoint key",
+    )
     check.add_argument("--all", action="store_true", help="print every problem, not only the first")
     check.set_defaults(handler=run_verify, config=None)  # with PATHs, the config is read only when -c is given
 

@@ -108,7 +108,7 @@ class LogFiles:
 def read_lines(path: Path) -> Iterator[bytes]:
     """The raw lines of a plain or gzipped log file (the last one may lack its newline)."""
     try:
-        opened = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+        opened = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise UnreadableError(f"cannot open {path}: {exc.strerror or exc}") from exc
     with opened as stream:

@@ -18,7 +18,12 @@ from typing import Any
 from mcp_gate.audit.checkpoint import VerifyKey
 from mcp_gate.audit.records import GENESIS, record_hash, signed_payload
 from mcp_gate.audit.schema import schema_errors
-from mcp_gate.audit.segments import LogFiles, UnreadableError, is_closed_file, read_lines
+from mcp_gate.audit.segments import (
+    LogFiles,
+    UnreadableError,
+    is_closed_file,
+    read_lines,
+)
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,8 @@ class _Verifier:
         try:
             record = json.loads(raw)
         except ValueError as exc:
-            self.problem(path, number, self.expected_seq, f"not JSON ({exc.msg})")
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            self.problem(path, number, self.expected_seq, f"not JSON ({reason})")
             return
         if not isinstance(record, dict):
             self.problem(path, number, self.expected_seq, "not a JSON object")
@@ -170,7 +176,8 @@ class _Verifier:
             self.report.unverified_checkpoints += 1
             return None
         if record.get("key_id") != self.key.key_id or record.get("alg") != self.key.alg:
-            return f"checkpoint signed with {record.get('alg')} key {record.get('key_id')}, not the given {self.key.alg} key {self.key.key_id}"
+            signer = f"{record.get('alg')} key {record.get('key_id')}"
+            return f"checkpoint signed with {signer}, not the given {self.key.alg} key {self.key.key_id}"
         if not self.key.verify(signed_payload(record), str(record.get("sig"))):
             since = f"seq {self.signed_seq}" if self.signed_seq is not None else "the start"
             return f"checkpoint signature invalid: records after {since} up to here were rewritten"
@@ -191,7 +198,8 @@ class _Verifier:
         elif (seq, prev) in self.retained_from:
             self.report.notes.append(f"records before seq {seq} were deleted by retention, as the log records")
         else:
-            self.problem(path, line, seq if type(seq) is int else None, "the log starts mid-chain and no retention record accounts for the earlier records: an older file was removed")
+            message = "the log starts mid-chain and no retention record accounts for the earlier records: an older file was removed"
+            self.problem(path, line, seq if type(seq) is int else None, message)
         if self.key is not None and self.last_place is not None:
             end_path, end_line, end_seq = self.last_place
             if self.signed_seq is None:
@@ -201,7 +209,8 @@ class _Verifier:
                     end_path,
                     end_line,
                     end_seq,
-                    f"{self.unsigned} records after the last checkpoint (seq {self.signed_seq}), at most {self.every} expected: checkpoints were removed",
+                    f"{self.unsigned} records after the last checkpoint (seq {self.signed_seq}), "
+                    f"at most {self.every} expected: checkpoints were removed",
                 )
 
 

@@ -178,7 +178,7 @@ def _last(files: LogFiles, newest: list[Record], keep: RecordFilter, count: int)
 
 def _open_if_exists(path: Path) -> IO[bytes] | None:
     try:
-        return open(path, "rb")  # noqa: SIM115 - followed for as long as tail runs
+        return open(path, "rb")
     except FileNotFoundError:
         return None
 

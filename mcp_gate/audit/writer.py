@@ -34,9 +34,22 @@ import anyio.to_thread
 
 from mcp_gate import __version__
 from mcp_gate.audit.checkpoint import KeyFileError, SigningKey, load_signing_key
-from mcp_gate.audit.records import GENESIS, RECORD_VERSION, seal, signed_payload, ts_epoch, utc_timestamp
+from mcp_gate.audit.records import (
+    GENESIS,
+    RECORD_VERSION,
+    seal,
+    signed_payload,
+    ts_epoch,
+    utc_timestamp,
+)
 from mcp_gate.audit.schema import event_fields
-from mcp_gate.audit.segments import LogFiles, UnreadableError, first_record, intact_end, last_record
+from mcp_gate.audit.segments import (
+    LogFiles,
+    UnreadableError,
+    first_record,
+    intact_end,
+    last_record,
+)
 from mcp_gate.config import AuditConfig, RotateConfig
 
 logger = logging.getLogger(__name__)
@@ -216,6 +229,7 @@ class AuditLog:
         with self._lock:
             self._check_usable()
             fd, generation, target = self._fd, self._generation, self._written
+        assert fd is not None
         if self._synced >= target:
             return
         with self._sync_lock:

@@ -10,7 +10,14 @@ from typing import Any
 
 from mcp_gate.config import AuditConfig, parse_config
 
-CALL = {"call_id": "c-7f3a", "principal": "alice@example.com", "client": "claude-code/2.1.0", "session": "s-91b2", "server": "ehr", "tool": "get_patient"}
+CALL = {
+    "call_id": "c-7f3a",
+    "principal": "alice@example.com",
+    "client": "claude-code/2.1.0",
+    "session": "s-91b2",
+    "server": "ehr",
+    "tool": "get_patient",
+}
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 GATEWAY_EVENTS: dict[str, dict[str, Any]] = {
@@ -18,11 +25,36 @@ GATEWAY_EVENTS: dict[str, dict[str, Any]] = {
     "tool.called": {**CALL, "args_sha256": SHA},
     "policy.decided": {**CALL, "rule": "reads", "decision": "allow"},
     "tool.executed": {**CALL, "outcome": "ok", "duration_ms": 12.5, "masked": {"ssn": 2, "phone": 1}},
-    "tool.blocked": {**CALL, "tool": "delete_patient", "outcome": "blocked", "rule": "no-deletes", "decision": "deny", "reason": "denied by rule 'no-deletes': Destructive tools are not available to agents."},
+    "tool.blocked": {
+        **CALL,
+        "tool": "delete_patient",
+        "outcome": "blocked",
+        "rule": "no-deletes",
+        "decision": "deny",
+        "reason": "denied by rule 'no-deletes': Destructive tools are not available to agents.",
+    },
     "tool.failed": {**CALL, "outcome": "failed", "error": "upstream 'ehr' did not answer within 120s", "duration_ms": 120000},
-    "approval.requested": {**CALL, "tool": "export_records", "approval_id": "apr-5d21", "rule": "export", "request_digest": SHA, "approvers": ["oncall"], "via": ["slack", "client"], "expires": "2026-12-04T16:40:00.000Z"},
+    "approval.requested": {
+        **CALL,
+        "tool": "export_records",
+        "approval_id": "apr-5d21",
+        "rule": "export",
+        "request_digest": SHA,
+        "approvers": ["oncall"],
+        "via": ["slack", "client"],
+        "expires": "2026-12-04T16:40:00.000Z",
+    },
     "approval.notified": {**CALL, "tool": "export_records", "approval_id": "apr-5d21", "channel": "slack", "recipient": "#phi-approvals"},
-    "approval.decided": {**CALL, "tool": "export_records", "approval_id": "apr-5d21", "approver": "bob@example.com", "decision": "approved", "reason": "ticket OPS-1234", "channel": "slack", "grant": "once"},
+    "approval.decided": {
+        **CALL,
+        "tool": "export_records",
+        "approval_id": "apr-5d21",
+        "approver": "bob@example.com",
+        "decision": "approved",
+        "reason": "ticket OPS-1234",
+        "channel": "slack",
+        "grant": "once",
+    },
     "approval.expired": {**CALL, "tool": "export_records", "approval_id": "apr-6e30"},
     "callback.rejected": {"channel": "slack", "reason": "signature does not match", "remote": "203.0.113.7"},
 }

@@ -55,7 +55,7 @@ def test_keys_sort_by_utf16_code_units() -> None:
 
 
 def test_strings_escape_only_what_ecmascript_escapes() -> None:
-    assert jcs_text("a\"b\\c\n\t\x01\x7f\u2028é") == '"a\\"b\\\\c\\n\\t\\u0001\x7f\u2028é"'
+    assert jcs_text('a"b\\c\n\t\x01\x7f\u2028é') == '"a\\"b\\\\c\\n\\t\\u0001\x7f\u2028é"'
     assert rfc8785({"b": [1, True, None], "a": "é"}) == '{"a":"é","b":[1,true,null]}'.encode()
 
 
@@ -66,7 +66,15 @@ def test_values_without_an_exact_form_are_refused(value: object) -> None:
 
 
 def test_sealed_line_hashes_the_canonical_form_and_parses_back() -> None:
-    record = {"v": 1, "seq": 7, "ts": "2026-12-04T15:33:14.123Z", "event": "tool.executed", "masked": {"ssn": 2, "phone": 1}, "duration_ms": 1.5, "prev": "0" * 64}
+    record = {
+        "v": 1,
+        "seq": 7,
+        "ts": "2026-12-04T15:33:14.123Z",
+        "event": "tool.executed",
+        "masked": {"ssn": 2, "phone": 1},
+        "duration_ms": 1.5,
+        "prev": "0" * 64,
+    }
     line = seal(record)
     parsed = json.loads(line)
     assert list(parsed) == ["v", "seq", "ts", "event", "masked", "duration_ms", "prev", "hash"]

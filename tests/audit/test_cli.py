@@ -41,7 +41,9 @@ def filled(log_path: Path) -> Path:
 
 def policy_file(tmp_path: Path, log_path: Path, checkpoint: str = "") -> Path:
     config = tmp_path / "policies.yaml"
-    config.write_text(f"version: 1\nupstreams: {{ehr: {{command: python}}}}\naudit:\n  path: {log_path.relative_to(tmp_path)}\n{checkpoint}")
+    config.write_text(
+        f"version: 1\nupstreams: {{ehr: {{command: python}}}}\naudit:\n  path: {log_path.relative_to(tmp_path)}\n{checkpoint}"
+    )
     return config
 
 
@@ -112,10 +114,10 @@ def test_tail_shows_the_last_records_readably(capsys: pytest.CaptureFixture[str]
 
 
 def test_tail_reaches_into_closed_files_and_filters(capsys: pytest.CaptureFixture[str], filled: Path) -> None:
-    code, out, _ = run(capsys, "tail", str(filled), "-n", "100", "--json", "--tool", "export_*", "--principal", "alice*")
+    _, out, _ = run(capsys, "tail", str(filled), "-n", "100", "--json", "--tool", "export_*", "--principal", "alice*")
     events = [json.loads(line)["event"] for line in out.splitlines()]
     assert events == ["approval.requested", "approval.notified", "approval.decided", "approval.expired"]
-    code, out, _ = run(capsys, "tail", str(filled), "--outcome", "blocked", "--json")
+    _code, out, _ = run(capsys, "tail", str(filled), "--outcome", "blocked", "--json")
     assert [json.loads(line)["rule"] for line in out.splitlines()] == ["no-deletes"]
 
 
@@ -130,7 +132,9 @@ def test_format_record_colours_by_outcome() -> None:
 
 
 def test_query_exports_a_time_range_as_csv(capsys: pytest.CaptureFixture[str], filled: Path) -> None:
-    code, out, _ = run(capsys, "query", str(filled), "--since", "1h", "--until", "2999-01-01", "--event", "approval.decided", "--format", "csv")
+    code, out, _ = run(
+        capsys, "query", str(filled), "--since", "1h", "--until", "2999-01-01", "--event", "approval.decided", "--format", "csv"
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 1
     assert (rows[0]["tool"], rows[0]["approver"], rows[0]["decision"]) == ("export_records", "bob@example.com", "approved")
@@ -161,7 +165,12 @@ def test_tail_follow_continues_across_rotation(log_path: Path) -> None:
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()], daemon=True).start()
+
+    def pump() -> None:
+        for line in process.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         assert json.loads(lines.get(timeout=20))["event"] == "log.opened"  # tail is following now
         written = [log.write("tool.called", GATEWAY_EVENTS["tool.called"])["seq"] for _ in range(40)]

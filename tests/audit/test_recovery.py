@@ -94,7 +94,8 @@ def test_recovery_after_sigkill_under_load(log_path: Path) -> None:
         start = log_path.stat().st_size if log_path.exists() else 0
         process = subprocess.Popen([sys.executable, str(WRITER), str(log_path), "--record-bytes", "3000"])
         try:
-            wait_until(lambda: log_path.exists() and log_path.stat().st_size > start + 500_000, what="the writer to write under load")
+            grown = start + 500_000
+            wait_until(lambda: log_path.exists() and log_path.stat().st_size > grown, what="the writer to write under load")  # noqa: B023
         finally:
             process.send_signal(signal.SIGKILL)
             assert process.wait(timeout=10) == -signal.SIGKILL

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mcp_gate.audit import AuditLog, Checkpoints
-from mcp_gate.audit.checkpoint import Ed25519SigningKey, HmacKey, SigningKey
+from mcp_gate.audit.checkpoint import Ed25519SigningKey, HmacKey, SigningKey, VerifyKey
 from mcp_gate.audit.records import GENESIS, seal
 from mcp_gate.audit.segments import LogFiles
 from mcp_gate.audit.verify import LogSelection, Problem, Report, select, verify
@@ -30,7 +30,7 @@ def build(log_path: Path, closed_files: int = 2, key: SigningKey = KEY) -> list[
     return LogFiles(log_path).segments()
 
 
-def check(log_path: Path, key: HmacKey | None = KEY) -> Report:
+def check(log_path: Path, key: VerifyKey | None = KEY) -> Report:
     return verify(LogSelection(str(log_path), LogFiles(log_path).segments(), whole=True), key)
 
 

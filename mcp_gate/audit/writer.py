@@ -79,10 +79,10 @@ class AuditLog:
     ``open()`` recovers from a crash (a torn last line is moved aside and noted
     in a ``log.recovered`` record), continues the chain from the last intact
     record, and starts one daemon thread, ``mcp-gate-audit``, that syncs in
-    ``batch`` mode and writes time-based checkpoints; ``close()`` stops it.
-    Rotation, retention and gzip run in a second thread, ``mcp-gate-audit-files``,
-    so ``write`` never waits for a compression.  ``write`` may be called from any
-    thread.
+    ``batch`` mode and writes time-based checkpoints.  ``write`` rotates when due;
+    gzip and retention's deletions then run in a second thread,
+    ``mcp-gate-audit-files``, so ``write`` never waits for a compression.
+    ``close()`` stops both.  ``write`` may be called from any thread.
     """
 
     def __init__(
@@ -154,6 +154,7 @@ class AuditLog:
                 self._release()
                 raise AuditError(f"cannot open audit log {self.path}: {_describe(exc)}") from exc
             self._failure = None
+            self._written = self._synced = 0
             self._seq, self._prev = (last["seq"], last["hash"]) if last else (0, GENESIS)
             self._signed_at = time.monotonic()
             try:
@@ -215,14 +216,14 @@ class AuditLog:
         ``event`` is refused, so nothing raw can be logged by accident.
         """
         with self._lock:
+            # Housekeeping comes first, so that its failure means this record was not written.
             if self._rotate_at is not None and time.time() >= self._rotate_at:
                 self._rotate("time")
             elif self.rotate.size is not None and self._size >= self.rotate.size:
                 self._rotate("size")
-            record = self._append(event, fields)
             if self.checkpoints and self._unsigned >= self.checkpoints.every:
                 self._checkpoint()
-            return record
+            return self._append(event, fields)
 
     def fsync(self) -> None:
         """Block until every record written so far is on disk."""

@@ -84,15 +84,16 @@ def test_a_swapped_pair_of_lines_is_found(log_path: Path) -> None:
 
 
 def test_a_record_forged_with_a_fresh_hash_breaks_the_next_link(log_path: Path) -> None:
-    active = build(log_path)[-1]
-    lines = lines_of(active)
-    record = json.loads(lines[1])
+    closed = build(log_path)[1]
+    lines = lines_of(closed)
+    index = next(i for i, line in enumerate(lines) if b'"principal"' in line)
+    record = json.loads(lines[index])
     record.pop("hash")
     record["principal"] = "mallory@example.com"
-    lines[1] = seal(record)
-    active.write_bytes(b"".join(lines))
+    lines[index] = seal(record)
+    closed.write_bytes(b"".join(lines))
     problem = first_problem(check(log_path))
-    assert (problem.file, problem.line) == (active, 3)
+    assert (problem.file, problem.line) == (closed, index + 2)
     assert "prev is not the hash" in problem.message
 
 

@@ -1,8 +1,9 @@
 """Reading a log for people: filters, one readable line per record, tail -f across rotation, export.
 
 Readers never take the writer's lock: the writer only ever appends whole lines
-and rotates by renaming, so following the path and draining the renamed file
-sees every record exactly once.
+and rotates by renaming, so a follower drains the renamed file and reopens the
+path.  It tracks ``seq``, so when several rotations pass between two polls it
+reads the records in between from the closed files, and shows each record once.
 """
 
 from __future__ import annotations
@@ -77,12 +78,12 @@ def parse_time(text: str, now: float | None = None) -> str:
     return utc_timestamp(int(moment.timestamp() * 1000))
 
 
-def records(path: Path, warn: IO[str] = sys.stderr) -> Iterator[Record]:
-    """The records of one file; a line that is not one is reported on ``warn`` and skipped."""
+def records(path: Path) -> Iterator[Record]:
+    """The records of one file; a line that is not one is reported on stderr and skipped."""
     for number, line in enumerate(read_lines(path), 1):
         record = _parse(line)
         if record is None:
-            print(f"{path}:{number}: not an audit record (run `mcp-gate audit verify`)", file=warn)
+            print(f"{path}:{number}: not an audit record (run `mcp-gate audit verify`)", file=sys.stderr)
         else:
             yield record
 

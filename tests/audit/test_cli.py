@@ -185,3 +185,12 @@ def test_tail_follow_continues_across_rotation(log_path: Path) -> None:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+def test_readers_report_lines_that_are_not_records(capsys: pytest.CaptureFixture[str], filled: Path) -> None:
+    _, before, _ = run(capsys, "query", str(filled), "--event", "log.*")
+    lines = filled.read_bytes().splitlines(keepends=True)
+    filled.write_bytes(b"".join([*lines[:2], b"garbage\n", *lines[2:]]))
+    code, out, err = run(capsys, "query", str(filled), "--event", "log.*")
+    assert (code, out) == (0, before) and before.count("\n") >= 4
+    assert f"{filled}:3: not an audit record" in err

@@ -188,3 +188,12 @@ def test_config_shorthands() -> None:
     assert audit_config({"rotate": "100MB"}).rotate.size == 100_000_000
     assert audit_config({"rotate": None}).rotate.size is None
     assert audit_config({}).fsync == "batch"
+
+
+def test_idle_records_are_signed_after_the_checkpoint_interval(log_path: Path) -> None:
+    key = HmacKey(HMAC_SECRET.encode())
+    with AuditLog(log_path, checkpoints=Checkpoints(key, every=1000, interval=0.2)) as log:
+        log.write("tool.called", GATEWAY_EVENTS["tool.called"])
+        wait_until(lambda: read_records(log_path)[-1]["event"] == "log.checkpoint", what="a time-based checkpoint")
+        checkpoint = read_records(log_path)[-1]
+    assert checkpoint["seq"] == 3 and checkpoint["key_id"] == key.key_id

@@ -336,6 +336,9 @@ class AuditConfig(StrictModel):
     """``always``: every record is on disk before ``write`` returns; ``batch``: at most
     100 ms later (and at once for rules with ``audit: sync``); ``never``: when the OS decides."""
     checkpoint: CheckpointConfig | None = None
+    otel: bool = False
+    """Also export records as OpenTelemetry logs (OTLP/HTTP, set up by the OTEL_* variables);
+    needs ``pip install 'mcp-gate[otel]'``."""
 
     @field_validator("rotate", mode="before")
     @classmethod

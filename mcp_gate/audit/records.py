@@ -45,9 +45,9 @@ def utc_timestamp(ms: int | None = None) -> str:
     return f"{prefix}.{millis:03d}Z"
 
 
-def ts_epoch(ts: str) -> float:
-    """Seconds since the epoch of a record's ``ts``; ``ValueError`` if it is not one."""
-    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:23]) / 1000
+def ts_ms(ts: str) -> int:
+    """Milliseconds since the epoch of a record's ``ts``; ``ValueError`` if it is not one."""
+    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + int(ts[20:23])
 
 
 def seal(record: dict[str, Any]) -> bytes:

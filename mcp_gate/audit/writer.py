@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio.to_thread
 
@@ -39,7 +39,7 @@ from mcp_gate.audit.records import (
     RECORD_VERSION,
     seal,
     signed_payload,
-    ts_epoch,
+    ts_ms,
     utc_timestamp,
 )
 from mcp_gate.audit.schema import event_fields
@@ -73,6 +73,14 @@ class Checkpoints:
     interval: float = 60.0
 
 
+class RecordExport(Protocol):
+    """Somewhere else each record goes once it is in the file (e.g. ``otel.OtelExport``)."""
+
+    def __call__(self, record: Mapping[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class AuditLog:
     """The audit trail of one gateway: ``open()``, ``write()`` per event, ``close()``.
 
@@ -92,12 +100,15 @@ class AuditLog:
         fsync: FsyncMode = "batch",
         rotate: RotateConfig | None = None,
         checkpoints: Checkpoints | None = None,
+        export: RecordExport | None = None,
     ) -> None:
         self.path = Path(path)
         self.files = LogFiles(self.path)
         self.fsync_mode: FsyncMode = fsync
         self.rotate = rotate or RotateConfig()
         self.checkpoints = checkpoints
+        self.export = export
+        self._export_failing = False
         self._event_fields = event_fields()
         self._lock = threading.Lock()
         """Guards the chain state and the file descriptor."""
@@ -133,7 +144,14 @@ class AuditLog:
             except KeyFileError as exc:
                 raise AuditError(f"audit checkpoint key: {exc}") from None
             checkpoints = Checkpoints(key, config.checkpoint.every, config.checkpoint.interval)
-        return cls(config.log_path(base_dir), fsync=config.fsync, rotate=config.rotate, checkpoints=checkpoints)
+        export = None
+        if config.otel:
+            try:
+                from mcp_gate.audit.otel import OtelExport
+            except ImportError as exc:
+                raise AuditError(f"audit.otel needs the otel extra (pip install 'mcp-gate[otel]'): {exc}") from None
+            export = OtelExport()
+        return cls(config.log_path(base_dir), fsync=config.fsync, rotate=config.rotate, checkpoints=checkpoints, export=export)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -199,6 +217,8 @@ class AuditLog:
             self._jobs.put(None)
             self._maintainer.join()
             self._maintainer = None
+        if self.export is not None:
+            self.export.close()
 
     def __enter__(self) -> AuditLog:
         self.open()
@@ -279,7 +299,21 @@ class AuditLog:
         self._seq += 1
         self._prev = record["hash"]
         self._unsigned = 0 if sign else self._unsigned + 1
+        if self.export is not None:
+            self._export(record)
         return record
+
+    def _export(self, record: dict[str, Any]) -> None:
+        """Best effort: the record is in the file already, so a failure here blocks nothing."""
+        assert self.export is not None
+        try:
+            self.export(record)
+        except Exception as exc:  # noqa: BLE001 - any exporter failure, reported once per outage
+            if not self._export_failing:
+                logger.error("exporting audit records failed (the log file is unaffected): %s", exc)
+            self._export_failing = True
+        else:
+            self._export_failing = False
 
     def _write_line(self, line: bytes) -> None:
         assert self._fd is not None
@@ -336,7 +370,7 @@ class AuditLog:
         if every is None:
             return None
         first = first_record(self.path) if self._size else None
-        started = ts_epoch(first["ts"]) if first and isinstance(first.get("ts"), str) else time.time()
+        started = ts_ms(first["ts"]) / 1000 if first and isinstance(first.get("ts"), str) else time.time()
         return (started // every + 1) * every
 
     def _rotate(self, trigger: str) -> None:

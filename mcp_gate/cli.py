@@ -94,7 +94,7 @@ async def _catalog_rows(config: Config) -> tuple[list[dict[str, Any]], dict[str,
     from mcp_gate.gateway import Gateway
 
     # Listing tools runs no calls, so the audit log is never opened (nothing to record).
-    gateway = Gateway(config, AuditLog(config.base_dir / config.audit.path))
+    gateway = Gateway(config, AuditLog(config.audit.log_path(config.base_dir)))
     async with gateway.running():
         rows = []
         for entry in gateway.catalog.entries.values():
@@ -208,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="make a new HTTP bearer token and its policy-file entry")
     token.add_argument("--principal", default="agent@example.com", help="who the token identifies")
     token.set_defaults(handler=cmd_token)
+
+    # Subcommand groups that live with their packages; imported here because they use the helpers above.
+    from mcp_gate.audit.cli import register as register_audit
+
+    register_audit(commands)
     return parser
 
 

@@ -251,6 +251,8 @@ class Rule(StrictModel):
     grant_ttl: Duration = 3600.0
     show_arguments: Literal["masked", "raw"] = "masked"
     """What approvers see of the arguments."""
+    audit: Literal["sync"] | None = None
+    """``sync``: the call's audit records are on disk before its result reaches the agent."""
 
 
 # --------------------------------------------------------------------------- approvals, masking, audit
@@ -340,9 +342,84 @@ class MaskingConfig(StrictModel):
     allow: list[str] = Field(default_factory=list)
 
 
+class RotateConfig(StrictModel):
+    """When the gateway closes the audit file and starts the next one (never copy-truncate).
+
+    ``rotate: 100MB`` is shorthand for ``rotate: {size: 100MB}``.
+    """
+
+    size: Size | None = None
+    every: Duration | None = None
+    """Rotate at the first write after each multiple of this interval (UTC), e.g. ``1d``."""
+    compress: bool = False
+    """Gzip closed files in the background."""
+    keep: int | None = Field(default=None, ge=1)
+    """How many closed files to keep; older ones are deleted (and that is logged)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _size_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return {"size": value}
+        return value
+
+
+class CheckpointConfig(StrictModel):
+    """Signed checkpoints: a rewrite of the log with a freshly computed chain fails them.
+
+    Give exactly one key: ``hmac_key`` (a shared secret, at least 32 characters) or
+    ``ed25519_key`` (a PEM private-key file; auditors verify with the public key only).
+    """
+
+    every: int = Field(default=1000, ge=1)
+    """At most this many records go unsigned."""
+    interval: Duration = 60.0
+    """Sign pending records at least this often, even when the gateway is idle."""
+    hmac_key: SecretStr | None = None
+    ed25519_key: Path | None = None
+
+    @field_validator("hmac_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> CheckpointConfig:
+        if (self.hmac_key is None) == (self.ed25519_key is None):
+            raise ValueError("give exactly one of `hmac_key` or `ed25519_key`")
+        return self
+
+
 class AuditConfig(StrictModel):
+    """Where and how the audit trail is written (see docs/audit.md)."""
+
     path: Path = Path("audit/mcp-gate.jsonl")
-    rotate: Size | None = None
+    rotate: RotateConfig = Field(default_factory=RotateConfig)
+    fsync: Literal["always", "batch", "never"] = "batch"
+    """``always``: every record is on disk before ``write`` returns; ``batch``: at most
+    100 ms later (and at once for rules with ``audit: sync``); ``never``: when the OS decides."""
+    checkpoint: CheckpointConfig | None = None
+    otel: bool = False
+    """Also export records as OpenTelemetry logs (OTLP/HTTP, set up by the OTEL_* variables);
+    needs ``pip install 'mcp-gate[otel]'``."""
+
+    @field_validator("rotate", mode="before")
+    @classmethod
+    def _no_rotation(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def log_path(self, base_dir: Path) -> Path:
+        """The log file, with a relative ``path`` taken relative to the policy file's folder."""
+        return self.path if self.path.is_absolute() else base_dir / self.path
+
+    def key_path(self, base_dir: Path) -> Path | None:
+        """The Ed25519 key file, resolved like ``path``."""
+        key = self.checkpoint.ed25519_key if self.checkpoint else None
+        if key is None:
+            return None
+        return key if key.is_absolute() else base_dir / key
 
 
 # --------------------------------------------------------------------------- the whole file
@@ -546,11 +623,13 @@ __all__ = [
     "ArgCondition",
     "AuditConfig",
     "BearerToken",
+    "CheckpointConfig",
     "Config",
     "ConfigError",
     "IdentityConfig",
     "MaskingConfig",
     "Match",
+    "RotateConfig",
     "Rule",
     "SourceError",
     "UpstreamConfig",

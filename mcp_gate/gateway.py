@@ -318,6 +318,8 @@ class Gateway:
         if isinstance(result, types.InputRequiredResult):
             return result
         audit.write("tool.executed", outcome="error" if result.is_error else "ok", duration_ms=_elapsed_ms(started))
+        if decision.rule is not None and decision.rule.audit == "sync":
+            await self.audit.sync()  # the rule wants the record on disk before the agent sees the result
         return result
 
     async def _forward(self, call: Call, entry: CatalogEntry) -> types.CallToolResult | types.InputRequiredResult:

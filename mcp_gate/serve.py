@@ -26,7 +26,7 @@ def configure_logging(level: str) -> None:
 
 
 def open_audit(config: Config) -> AuditLog:
-    audit = AuditLog(config.base_dir / config.audit.path)
+    audit = AuditLog.from_config(config.audit, config.base_dir)
     audit.open()
     return audit
 

@@ -66,7 +66,7 @@ def read_audit(directory: Path) -> list[dict[str, Any]]:
 @asynccontextmanager
 async def running_gateway(config: Config) -> AsyncIterator[Gateway]:
     """The gateway in this process, with its audit log open, upstreams connected."""
-    audit = AuditLog(config.base_dir / config.audit.path)
+    audit = AuditLog.from_config(config.audit, config.base_dir)
     audit.open()
     try:
         gateway = Gateway(config, audit)

@@ -172,7 +172,7 @@ def test_durations_accept_units_and_sizes_bytes() -> None:
     )
     assert config.upstreams["a"].timeout == 5400
     assert config.upstreams["a"].connect_timeout == 0.25
-    assert config.audit.rotate == 100_000_000
+    assert config.audit.rotate.size == 100_000_000
 
 
 def test_defaults_fail_towards_a_human() -> None:

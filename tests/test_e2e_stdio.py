@@ -89,8 +89,10 @@ async def test_every_call_is_audited_with_hashes_never_raw_arguments(tmp_path: P
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
     assert records[0]["event"] == "log.opened"
     calls: dict[str, list[dict[str, Any]]] = {}
-    for record in records[1:]:
-        calls.setdefault(record["call_id"], []).append(record)
+    for record in records:
+        if "call_id" in record:
+            calls.setdefault(record["call_id"], []).append(record)
+    assert records[-1]["event"] == "log.closed"
     search, delete = calls.values()
     assert [r["event"] for r in search] == ["tool.called", "policy.decided", "tool.executed"]
     assert [r["event"] for r in delete] == ["tool.called", "policy.decided", "tool.blocked"]
@@ -105,6 +107,8 @@ async def test_every_call_is_audited_with_hashes_never_raw_arguments(tmp_path: P
     assert delete[2]["rule"] == "no-deletes" and delete[2]["outcome"] == "blocked"
     raw = (tmp_path / "audit.jsonl").read_text()
     assert "Gonzalez" not in raw and "secret-reason-7731" not in raw and "MRN-007730" not in raw
+    verified = run_cli("audit", "verify", str(tmp_path / "audit.jsonl"), cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

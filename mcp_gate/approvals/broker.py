@@ -23,12 +23,16 @@ import anyio.abc
 from mcp_gate.approvals.model import TERMINAL, Approval, GrantScope, Verdict, Vote, new_approval_id
 from mcp_gate.approvals.store import Store
 from mcp_gate.audit import AuditError, AuditLog
+from mcp_gate.audit.records import utc_timestamp
 from mcp_gate.config import ApprovalsConfig
 
 logger = logging.getLogger(__name__)
 
 CLIENT = "client"
 """The channel name of the agent's own client (elicitation)."""
+
+SYSTEM = "mcp-gate"
+"""Who "decided" when nobody could (no channel reachable, the client cancelled)."""
 
 Listener = Callable[[Approval], Awaitable[None]]
 
@@ -111,7 +115,15 @@ class Broker:
             **request.__dict__,
         )
         self.store.save(approval)
-        self._write("approval.requested", approval, expires_in_s=round(self.config.timeout), quorum=approval.quorum)
+        self._write(
+            "approval.requested",
+            approval,
+            expires=utc_timestamp(int(approval.expires_at * 1000)),
+            request_digest=approval.digest,
+            approvers=approval.approvers,
+            quorum=approval.quorum,
+            justification=approval.justification,
+        )
         if self._task_group is not None:
             self._task_group.start_soon(self._expire_later, approval.id)
         return approval, True
@@ -182,10 +194,21 @@ class Broker:
         reason = (reason or "").strip() or None
         problem = self._decision_problem(approval, approver, verdict, via, reason, grant)
         if problem is not None:
-            self._write("approval.decided", approval, approver=approver, decision=verdict, via=via, outcome="refused", reason=problem)
+            self._write(
+                "approval.decided", approval, approver=approver, decision=verdict, channel=via, outcome="refused", reason=problem
+            )
             raise DecisionRefused(problem)
         approval.votes.append(Vote(approver, verdict, via, self._clock(), reason, grant))
-        self._write("approval.decided", approval, approver=approver, decision=verdict, via=via, reason=reason, grant=grant, outcome="recorded")
+        self._write(
+            "approval.decided",
+            approval,
+            approver=approver,
+            decision=verdict,
+            channel=via,
+            reason=reason,
+            grant=grant if verdict == "approve" else None,
+            outcome="recorded",
+        )
         if verdict == "deny":
             approval.decided_by = [approver]
             self._end(approval, "denied", reason)
@@ -264,9 +287,10 @@ class Broker:
                 "approval.decided",
                 approval,
                 decision=state,
-                approver=",".join(approval.decided_by) or None,
+                approver=",".join(approval.decided_by) or SYSTEM,
                 reason=reason,
                 grant=approval.grant,
+                grant_expires=utc_timestamp(int(approval.grant_until * 1000)) if approval.grant_until else None,
                 outcome="final",
             )
 

@@ -22,6 +22,14 @@ from referencing import Registry
 from mcp_gate.policy import Policy, ToolPolicy
 
 
+JUSTIFICATION = "justification"
+JUSTIFICATION_SCHEMA = {
+    "type": "string",
+    "description": "Why this call is needed; shown to the people who approve it.",
+    "maxLength": 2000,
+}
+
+
 def tool_annotations(tool: types.Tool) -> dict[str, Any]:
     """A tool's MCP annotations as the wire names (``destructiveHint`` …) the policy matches on."""
     if tool.annotations is None:
@@ -40,9 +48,32 @@ class CatalogEntry:
     _validator: Validator | None = field(default=None, repr=False)
 
     @property
+    def asks_justification(self) -> bool:
+        """Whether the gateway adds a ``justification`` argument (the upstream never sees it)."""
+        return self.policy.justification is not None and JUSTIFICATION not in self.tool.input_schema.get("properties", {})
+
+    @property
     def exposed(self) -> types.Tool:
-        """The upstream's tool as the agent sees it: same schemas and annotations, gateway name."""
-        return self.tool if self.tool.name == self.name else self.tool.model_copy(update={"name": self.name})
+        """The upstream's tool as the agent sees it: same schemas and annotations, gateway name,
+        plus a ``justification`` argument when approvers want to know why."""
+        update: dict[str, Any] = {}
+        if self.tool.name != self.name:
+            update["name"] = self.name
+        if self.asks_justification:
+            schema = dict(self.tool.input_schema)
+            schema["properties"] = {**schema.get("properties", {}), JUSTIFICATION: JUSTIFICATION_SCHEMA}
+            if self.policy.justification == "required":
+                schema["required"] = [*schema.get("required", []), JUSTIFICATION]
+            update["input_schema"] = schema
+        return self.tool.model_copy(update=update) if update else self.tool
+
+    def split_justification(self, arguments: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        """The agent's justification (if the gateway asked for one) and the arguments for the upstream."""
+        if not self.asks_justification or JUSTIFICATION not in arguments:
+            return None, arguments
+        rest = dict(arguments)
+        value = rest.pop(JUSTIFICATION)
+        return (value.strip() or None) if isinstance(value, str) else None, rest
 
     def argument_problem(self, arguments: Mapping[str, Any]) -> str | None:
         """Why ``arguments`` do not fit the tool's ``inputSchema``, or None when they do."""

@@ -251,6 +251,8 @@ class Rule(StrictModel):
     grant_ttl: Duration = 3600.0
     show_arguments: Literal["masked", "raw"] = "masked"
     """What approvers see of the arguments."""
+    elicitation: Literal["form", "url"] = "form"
+    """How the agent's client asks: a form in the client, or a link to the approval page."""
     audit: Literal["sync"] | None = None
     """``sync``: the call's audit records are on disk before its result reaches the agent."""
 

@@ -13,9 +13,8 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -31,11 +30,15 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_gate import __version__
+from mcp_gate.approvals import Broker, Channel, open_store
+from mcp_gate.approvals.notifier import Notifier
 from mcp_gate.audit import AuditError, AuditLog
 from mcp_gate.canonical import sha256_hex
+from mcp_gate.call import Call, CallAudit
 from mcp_gate.catalog import Catalog, CatalogEntry, build_catalog
-from mcp_gate.config import Config
-from mcp_gate.identity import Caller, Identifier
+from mcp_gate.holding import ApprovalDesk, Refused
+from mcp_gate.config import Config, Rule
+from mcp_gate.identity import Identifier
 from mcp_gate.policy import CallFacts, Policy
 from mcp_gate.relay import (
     MAX_INPUT_ROUNDS,
@@ -57,6 +60,8 @@ INSTRUCTIONS = (
     "a refused call says why. Do not retry a denied call with different wording."
 )
 STARTUP_GRACE = 5.0
+DEFAULT_APPROVAL = Rule(action="approve")
+"""The approval settings of calls no rule matched when ``default: approve``."""
 """Extra time, beyond the slowest upstream's connect timeout, to wait for start-up."""
 
 
@@ -92,46 +97,18 @@ class _GatewayServer(Server[Any]):
         )
 
 
-class CallAudit:
-    """Writes one call's audit events, each carrying the call's identity fields."""
-
-    def __init__(self, audit: AuditLog, call_id: str, caller: Caller, server: str | None, tool: str) -> None:
-        self._audit = audit
-        self.call_id = call_id
-        self._common = {
-            "call_id": call_id,
-            "principal": caller.principal,
-            "client": caller.client,
-            "session": caller.session,
-            "server": server,
-            "tool": tool,
-        }
-
-    def write(self, event: str, **fields: Any) -> None:
-        self._audit.write(event, {**self._common, **fields})
-
-
-@dataclass(eq=False)
-class Call:
-    """One ``tools/call`` as it moves through the pipeline."""
-
-    ctx: ServerRequestContext[Any, Any]
-    caller: Caller
-    params: types.CallToolRequestParams
-    arguments: dict[str, Any]
-    state: CallState | None
-    """Set when this request continues an earlier round (answers to questions)."""
-    audit: CallAudit
-
-    @property
-    def modern_client(self) -> bool:
-        return self.ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
-
-
 class Gateway:
     """Upstream connections, the catalog, and the MCP server that exposes it."""
 
-    def __init__(self, config: Config, audit: AuditLog, *, state_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        audit: AuditLog,
+        *,
+        state_key: bytes | None = None,
+        channels: Mapping[str, Channel] | None = None,
+        page_url: str | None = None,
+    ) -> None:
         self.config = config
         self.audit = audit
         self.policy = Policy.from_config(config)
@@ -148,6 +125,14 @@ class Gateway:
         self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._parked = ParkedCalls()
         self._task_group: anyio.abc.TaskGroup | None = None
+        self.broker = Broker(
+            config.approvals,
+            open_store(config.approvals.store, config.base_dir),
+            audit,
+            known_approvers=known_approvers(config),
+        )
+        self.notifier = Notifier(self.broker, channels or {})
+        self.desk = ApprovalDesk(config, self.broker, self.notifier, page_url=page_url)
         self.server = self._build_server(state_key or os.urandom(32))
 
     def _build_server(self, state_key: bytes) -> Server[Any]:
@@ -175,6 +160,7 @@ class Gateway:
         """Connect every upstream (concurrently), check the catalog, serve until the block exits."""
         async with anyio.create_task_group() as tg:
             self._task_group = tg
+            await tg.start(self.broker.run)
             for upstream in self.upstreams.values():
                 tg.start_soon(upstream.run)
             slowest = max((u.config.connect_timeout for u in self.upstreams.values()), default=0.0)
@@ -194,6 +180,7 @@ class Gateway:
             finally:
                 self._started = False
                 tg.cancel_scope.cancel()
+                self.broker.store.close()
 
     async def _upstream_changed(self, upstream: Upstream) -> None:
         before = self.catalog.names_of(upstream.name)
@@ -284,6 +271,7 @@ class Gateway:
         audit, first_round = call.audit, call.state is None
         if first_round:
             audit.write("tool.called", args_sha256=sha256_hex(call.arguments))
+        justification, call.arguments = entry.split_justification(call.arguments)
         problem = entry.argument_problem(call.arguments)
         if problem is not None:
             audit.write("tool.blocked", outcome="blocked", reason="arguments do not match the tool's input schema")
@@ -300,12 +288,19 @@ class Gateway:
             audit.write("tool.blocked", outcome="blocked", rule=decision.rule_id, decision="deny", reason=reason)
             return error_result(f"mcp-gate policy {reason}")
         if decision.action == "approve":
-            reason = "approval required, no approval channel available"
-            audit.write("tool.blocked", outcome="blocked", rule=decision.rule_id, decision="approve", reason=reason)
-            return error_result(
-                f"mcp-gate: {reason} (rule {decision.rule_id!r}). The call was not run; "
-                "an operator must configure an approval channel for it."
-            )
+            rule = decision.rule or DEFAULT_APPROVAL
+            if rule.justification == "required" and justification is None:
+                audit.write("tool.blocked", outcome="blocked", rule=decision.rule_id, decision="approve", reason="no justification")
+                return error_result(
+                    "mcp-gate: this call needs approval, and approvers need to know why: call it again with a "
+                    "`justification` argument saying why it is needed."
+                )
+            held = await self.desk.settle(call, entry, rule, decision.rule_id, call.arguments, justification)
+            if isinstance(held, Refused):
+                audit.write("tool.blocked", outcome="blocked", rule=decision.rule_id, decision="approve", reason=held.reason)
+                return held.result
+            if isinstance(held, types.InputRequiredResult):
+                return held
 
         started = time.perf_counter()
         try:
@@ -430,6 +425,16 @@ def _unanswerable(ctx: ServerRequestContext[Any, Any], requests: types.InputRequ
         if problem is not None:
             refusals[key] = types.ErrorData(code=types.INVALID_REQUEST, message=problem)
     return refusals
+
+
+def known_approvers(config: Config) -> set[str]:
+    """Everyone the config names as an approver (groups, API tokens, Slack users)."""
+    approvals = config.approvals
+    names = {member for members in approvals.approvers.values() for member in members}
+    names |= {token.approver for token in approvals.tokens}
+    if approvals.channels.slack is not None:
+        names |= set(approvals.channels.slack.users.values())
+    return names
 
 
 def _elapsed_ms(started: float) -> float:

@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mcp_gate.config import TOOL_ANNOTATION_DEFAULTS, Action, ArgCondition, Config, Rule
 
@@ -215,6 +215,24 @@ class ToolPolicy:
             if not compiled.is_dynamic:
                 return True
         return self.default == "deny"
+
+    @property
+    def justification(self) -> Literal["required", "optional"] | None:
+        """Whether calls must or may say why: ``required`` only if every way this tool can be
+        decided is an approval rule that requires it."""
+        deciding: list[Rule | None] = []
+        for compiled in self.rules:
+            deciding.append(compiled.rule)
+            if not compiled.is_dynamic:
+                break
+        else:
+            deciding.append(None)  # the default decides what no rule matched
+        asked = [r.justification for r in deciding if r is not None and r.action == "approve" and r.justification]
+        if not asked:
+            return None
+        if all(r is not None and r.action == "approve" and r.justification == "required" for r in deciding):
+            return "required"
+        return "optional"
 
     def summary(self) -> list[tuple[str, str, bool]]:
         """``(action, rule id, conditional)`` for each rule that may decide, ending at the first unconditional one."""

@@ -121,9 +121,14 @@ class CallState:
     call_id: str
     upstream_state: str | None = None
     parked: str | None = None
+    approval: str | None = None
+    """The approval whose question (asked of the client) this round answers."""
+    nonce: str | None = None
+    """Makes an approval round's state single-use."""
 
     def encode(self) -> str:
-        return json.dumps({"c": self.call_id, "u": self.upstream_state, "p": self.parked}, separators=(",", ":"))
+        data = {"c": self.call_id, "u": self.upstream_state, "p": self.parked, "a": self.approval, "n": self.nonce}
+        return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: str | None) -> CallState | None:
@@ -132,7 +137,13 @@ class CallState:
             return None
         try:
             data = json.loads(text)
-            return cls(call_id=str(data["c"]), upstream_state=data.get("u"), parked=data.get("p"))
+            return cls(
+                call_id=str(data["c"]),
+                upstream_state=data.get("u"),
+                parked=data.get("p"),
+                approval=data.get("a"),
+                nonce=data.get("n"),
+            )
         except (ValueError, KeyError, TypeError):
             return None
 

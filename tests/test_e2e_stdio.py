@@ -64,8 +64,9 @@ async def test_allow_deny_approve_and_refusals_through_a_real_stdio_gateway(tmp_
 
         held = await client.call_tool("export_records", {"mrns": ["MRN-004211"]})
         assert held.is_error
-        assert "approval required, no approval channel available" in text_of(held)
-        assert "rule 'export'" in text_of(held)
+        # No channel is configured and this client cannot be asked: refused, saying what to configure.
+        assert "no approval channel could take the request" in text_of(held)
+        assert "does not support that" in text_of(held)
 
         invalid = await client.call_tool("get_patient", {"mrn": 42})
         assert invalid.is_error

@@ -211,4 +211,4 @@ def test_a_third_party_client_drives_the_gateway(tmp_path: Path) -> None:
     # The inspector exits 5 when a tool result says isError.
     held = inspector("--method", "tools/call", "--tool-name", "export_records", "--tool-arg", 'mrns=["MRN-015908"]', status=5)
     assert held["isError"] is True
-    assert "approval required, no approval channel available" in held["content"][0]["text"]  # type: ignore[index]
+    assert "no approval channel could take the request" in held["content"][0]["text"]  # type: ignore[index]

@@ -17,7 +17,6 @@ import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.session import ClientRequestContext
-from mcp.shared.exceptions import MCPError
 
 from mcp_gate.config import load_config
 from mcp_gate.gateway import Gateway

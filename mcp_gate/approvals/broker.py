@@ -82,6 +82,10 @@ class Broker:
         self.known_approvers = known_approvers
         self._clock = clock
         self._changed: dict[str, anyio.Event] = {}
+        self._latest: dict[tuple[str, str], str] = {}
+        """(digest, session) → the newest approval for that call."""
+        self._grants: dict[str, str] = {}
+        """digest → an approval whose session or ttl grant covers that call."""
         self._listeners: list[Listener] = []
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -103,10 +107,15 @@ class Broker:
     # ------------------------------------------------------------------ opening
 
     def open(self, request: ApprovalRequest) -> tuple[Approval, bool]:
-        """The pending approval for this exact call in this session, or a new one."""
-        for approval in self.store.pending():
-            if approval.digest == request.digest and approval.session == request.session:
-                return approval, False
+        """The approval already covering this exact call in this session, or a new pending one.
+
+        A call asked again (the agent resuming after "pending") attaches to its
+        pending approval, takes an approval granted meanwhile, and hears a recent
+        denial again instead of asking approvers a second time.
+        """
+        existing = self._current(request.digest, request.session)
+        if existing is not None:
+            return existing, False
         now = self._clock()
         approval = Approval(
             id=new_approval_id(),
@@ -115,7 +124,8 @@ class Broker:
             **request.__dict__,
         )
         self.store.save(approval)
-        self._write(
+        self._latest[(approval.digest, approval.session)] = approval.id
+        self.record(
             "approval.requested",
             approval,
             expires=utc_timestamp(int(approval.expires_at * 1000)),
@@ -128,18 +138,22 @@ class Broker:
             self._task_group.start_soon(self._expire_later, approval.id)
         return approval, True
 
+    def _current(self, digest: str, session: str) -> Approval | None:
+        approval_id = self._latest.get((digest, session))
+        approval = self.store.get(approval_id) if approval_id else None
+        if approval is None or approval.created_at < self._clock() - self.config.timeout:
+            return None
+        if approval.pending or approval.state == "denied" or (approval.state == "approved" and not approval.consumed):
+            return approval
+        return None
+
     def standing_grant(self, digest: str) -> Approval | None:
         """An earlier approval whose session or ttl grant still covers this exact call."""
-        now = self._clock()
-        for approval in self.store.recent(1000):
-            if (
-                approval.digest == digest
-                and approval.state == "approved"
-                and approval.grant in ("session", "ttl")
-                and (approval.grant_until is None or approval.grant_until > now)
-            ):
-                return approval
-        return None
+        approval_id = self._grants.get(digest)
+        approval = self.store.get(approval_id) if approval_id else None
+        if approval is None or (approval.grant_until is not None and approval.grant_until <= self._clock()):
+            return None
+        return approval
 
     def consume(self, approval: Approval) -> bool:
         """Take the release an approval grants; a ``once`` grant releases exactly one call."""
@@ -194,12 +208,12 @@ class Broker:
         reason = (reason or "").strip() or None
         problem = self._decision_problem(approval, approver, verdict, via, reason, grant)
         if problem is not None:
-            self._write(
+            self.record(
                 "approval.decided", approval, approver=approver, decision=verdict, channel=via, outcome="refused", reason=problem
             )
             raise DecisionRefused(problem)
         approval.votes.append(Vote(approver, verdict, via, self._clock(), reason, grant))
-        self._write(
+        self.record(
             "approval.decided",
             approval,
             approver=approver,
@@ -220,6 +234,8 @@ class Broker:
                 if approval.grant == "ttl":
                     approval.grant_until = self._clock() + approval.grant_ttl
                 approval.decided_by = sorted({v.approver for v in approving})
+                if approval.grant != "once":
+                    self._grants[approval.digest] = approval.id
                 self._end(approval, "approved", None)
             else:
                 self.store.save(approval)
@@ -281,9 +297,9 @@ class Broker:
         if event is not None:
             event.set()
         if state == "expired":
-            self._write("approval.expired", approval, reason=reason)
+            self.record("approval.expired", approval, reason=reason)
         else:
-            self._write(
+            self.record(
                 "approval.decided",
                 approval,
                 decision=state,
@@ -316,7 +332,8 @@ class Broker:
             except Exception:  # noqa: BLE001 - an outcome update must not undo the decision
                 logger.exception("updating a channel about approval %s failed", approval.id)
 
-    def _write(self, event: str, approval: Approval, **fields: Any) -> None:
+    def record(self, event: str, approval: Approval, **fields: Any) -> None:
+        """Write an approval event to the audit log, with the call it belongs to."""
         try:
             self.audit.write(
                 event,

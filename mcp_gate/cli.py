@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcp-gate", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mcp-gate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from mcp_gate.masking.cli import register as register_mask; register_mask(commands)  # noqa: E702
     return parser
 
 

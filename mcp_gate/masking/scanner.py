@@ -97,6 +97,7 @@ class Scanner:
             "iban_spaced": self._iban_spaced,
             "phone": self._phone,
             "paren_phone": self._phone,
+            "national_phone": self._phone,
             "intl_phone": self._phone,
             "street": self._street,
             "short_date": self._short_date,
@@ -384,9 +385,16 @@ class Scanner:
 
     def _memory(self, run: _Run, names: set[str]) -> None:
         """Other mentions of names already found ("Mr. Jackson … Jackson tolerated …")."""
-        for m in _CAP_WORD.finditer(run.text):
-            if m.group() in names:
-                run.found.append(_found("name", m.start(), m.end(), "memory", "name seen before", "memory", True))
+        text = run.text
+        last: Finding | None = None
+        for m in _CAP_WORD.finditer(text):
+            if m.group() not in names:
+                continue
+            if last is not None and not text[last.end : m.start()].strip(" \t"):
+                last.end = m.end()  # "John Smith" is one name, not two
+            else:
+                last = _found("name", m.start(), m.end(), "memory", "name seen before", "memory", True)
+                run.found.append(last)
 
     # ------------------------------------------------------------------ separators, e-mail, URL, custom
 

@@ -448,6 +448,41 @@ def _address(b: Builder, r: random.Random, p: Person) -> None:
     b.phi("address", p.street).add(", ").phi("address", p.city).add(f", {p.state} ").phi("zip", p.zip)
 
 
+NARRATIVE = (
+    "Patient reports {sx} for the past {n} days, worse with exertion and better with rest.",
+    "Denies fever, chills, chest pain or shortness of breath; appetite is reduced.",
+    "On exam the patient is alert and oriented, in no acute distress; lungs are clear to auscultation bilaterally.",
+    "Heart with regular rate and rhythm, no murmurs, rubs or gallops; abdomen soft and non-tender.",
+    "Extremities without edema; pulses 2+ and symmetric; skin warm and dry.",
+    "Assessment: {cond}, stable on current regimen; will continue {drug} {dose} mg {freq} and recheck labs in {n} weeks.",
+    "Plan: counsel on diet and exercise, reinforce medication adherence, return precautions reviewed.",
+    "Blood pressure {sys}/{dia} mmHg, heart rate {hr}, respiratory rate {rr}, SpO2 {spo2}% on room air.",
+    "Hemoglobin A1c improved from {a1c1}% to {a1c2}% over {n} months; LDL {ldl} mg/dL.",
+    "Discussed risks and benefits of {drug}; patient verbalized understanding and agrees with the plan.",
+    "Imaging showed no acute abnormality; prior study reviewed and compared.",
+    "Patient tolerated the procedure well without complications and was transferred to recovery in stable condition.",
+    "Pain is {n}/10, managed with acetaminophen {dose} mg every {n} hours as needed.",
+    "Social history: former smoker, quit {n} years ago; drinks alcohol socially; lives with family.",
+    "Family history notable for {cond} in a first-degree relative.",
+    "Will follow up in clinic in {n} weeks or sooner if symptoms worsen.",
+)
+SYMPTOMS = "fatigue|intermittent headaches|lower back pain|shortness of breath on exertion|productive cough|palpitations|dizziness|nausea".split("|")
+
+
+def _narrative(b: Builder, r: random.Random, sentences: int) -> None:
+    """Clinical prose without identifiers (numbers in it are vitals, doses, durations)."""
+    for _ in range(sentences):
+        b.add(
+            r.choice(NARRATIVE).format(
+                sx=r.choice(SYMPTOMS), n=r.randint(2, 12), cond=r.choice(CONDITIONS), drug=r.choice(DRUGS),
+                dose=r.choice([5, 10, 20, 25, 40, 50, 100, 250, 500, 650, 1000]), freq=r.choice(["daily", "twice daily", "at bedtime"]),
+                sys=r.randint(100, 170), dia=r.randint(60, 100), hr=r.randint(55, 110), rr=r.randint(12, 22), spo2=r.randint(92, 100),
+                a1c1=round(r.uniform(7, 11), 1), a1c2=round(r.uniform(5.5, 8), 1), ldl=r.randint(60, 190),
+            )  # fmt: skip
+            + " "
+        )
+
+
 def _negative_noise(b: Builder, r: random.Random) -> None:
     """One sentence of look-alikes that are not PHI."""
     choice = r.randrange(14)
@@ -503,6 +538,7 @@ def clinical_note(r: random.Random) -> Doc:
     _age_phrase(b, r, p.age)
     b.add(f" with {r.choice(CONDITIONS)} who presents for follow-up. ")
     for _ in range(r.randint(2, 5)):
+        _narrative(b, r, r.randint(1, 4))
         _negative_noise(b, r)
         sentence = r.randrange(14)
         if sentence == 0:
@@ -588,6 +624,7 @@ def discharge_summary(r: random.Random) -> Doc:
     _age_phrase(b, r, p.age)
     b.add(f" admitted for {r.choice(CONDITIONS)}. ")
     for _ in range(r.randint(1, 3)):
+        _narrative(b, r, r.randint(2, 5))
         _negative_noise(b, r)
     b.add("\n\nDischarge address: ")
     _address(b, r, p)
@@ -783,9 +820,9 @@ def json_records(size: int, seed: int = SEED) -> list[object]:
     records: list[object] = []
     total = 0
     while total < size:
-        text = json_record(r).text
-        records.append(json.loads(text))
-        total += len(text)
+        record = json.loads(json_record(r).text)
+        records.append(record)
+        total += len(json.dumps(record)) + 2
     return records
 
 

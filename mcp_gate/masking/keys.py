@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]")
 
 
+@lru_cache(maxsize=4096)
 def normalize_key(key: str) -> str:
     return _NOT_ALNUM.sub("", key.lower())
 
@@ -73,13 +75,19 @@ IDENTIFIER_SYSTEMS = {
 
 def key_entity(key: str, parent: str | None = None, siblings: Iterable[str] = ()) -> str | None:
     """The entity a (normalised) key names, or None."""
-    entity = KEY_ENTITIES.get(key)
-    if entity is not None:
-        return entity
     if key == "name":
         if parent in PERSON_PARENTS or not PERSON_SIBLINGS.isdisjoint(siblings):
             return "name"
         return None
+    return _plain_key_entity(key)
+
+
+@lru_cache(maxsize=4096)
+def _plain_key_entity(key: str) -> str | None:
+    """Keys repeat in every record of a result, so the suffix search runs once per key."""
+    entity = KEY_ENTITIES.get(key)
+    if entity is not None:
+        return entity
     for suffix in SUFFIX_KEYS:
         if key.endswith(suffix) and len(key) > len(suffix):
             return KEY_ENTITIES[suffix]

@@ -179,11 +179,13 @@ class Scanner:
             if start > 0 and "A" <= text[start - 1] <= "Z" and kind != "iban_spaced":
                 kind = "token"  # digits inside a code ("CH4719…", "MRN123…") are no card or date
             finding = None if kind == "token" else handlers[kind](run, match)
+            skip = start + 1
             if finding is None or not finding.masked:
                 # A shape that failed its check may still be an identifier token.
                 token = _TOKEN.match(text, start)
                 if token is not None:
                     finding = self._token_span(run, start, token.end()) or finding
+                    skip = token.end()  # the rest of a rejected code is no identifier either
             if finding is not None and finding.masked:
                 run.found.append(finding)
                 pos = max(finding.end, match.end())
@@ -192,9 +194,9 @@ class Scanner:
                 # ("5732 7107 7440 4394" inside a bad IBAN) are no identifiers either.
                 if run.explain:
                     run.rejected.append(finding)
-                pos = max(finding.end, start + 1)
+                pos = max(finding.end, skip)
             else:
-                pos = start + 1
+                pos = skip
             if match.lastgroup in ("age", "age_context"):
                 self._name_before_age(run, match.start())
 
@@ -281,11 +283,13 @@ class Scanner:
         compact = value.replace("-", "")
         if len(compact) < 5 or (start > 0 and text[start - 1].isalpha()):
             return None
-        for entity, check in _SHAPE_CHECKS:
-            if P.ID_SHAPES[entity].fullmatch(value if entity == "mbi" else compact) and check(compact):
-                return _found(entity, start, end, "pattern", f"{check.__name__} ok", "checksum", True)
+        digits_only = compact.isdigit()
+        if not digits_only:  # VIN, DEA, MBI and IBAN all have letters
+            for entity, check in _SHAPE_CHECKS:
+                if P.ID_SHAPES[entity].fullmatch(value if entity == "mbi" else compact) and check(compact):
+                    return _found(entity, start, end, "pattern", f"{check.__name__} ok", "checksum", True)
         label, near = _context(text, start)
-        if compact.isdigit():
+        if digits_only:
             finding = self._number(run, start, end, compact, label, near, plain=len(compact) == len(value))
             if finding is not None:
                 return finding
@@ -479,13 +483,13 @@ def _context(text: str, start: int) -> tuple[str | None, frozenset[str]]:
     cut = max(window.rfind("\x00"), window.rfind("\n\n"))
     if cut >= 0:
         window = window[cut + 1 :]
-    lowered = window.lower()
-    matches = list(P.CONTEXT_WORDS.finditer(lowered))
+    lowered = window.lower().replace("-", " ")
+    matches = list(P.CONTEXT_SCAN.finditer(lowered))
     if not matches:
         return None, frozenset()
-    near = frozenset(m.lastgroup for m in matches if m.lastgroup)
+    near = frozenset(P.CONTEXT_TERMS[m.group()] for m in matches)
     last = matches[-1]
-    label = last.lastgroup if P.LABEL_FILLER.match(lowered, last.end()) else None
+    label = P.CONTEXT_TERMS[last.group()] if P.LABEL_FILLER.match(lowered, last.end()) else None
     return label, near
 
 

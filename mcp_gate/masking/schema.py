@@ -47,6 +47,8 @@ class SchemaView:
         return members
 
     def property(self, node: Schema, key: str) -> Schema:
+        if node is None:
+            return None
         for member in self._members(node):
             properties = member.get("properties")
             if isinstance(properties, dict) and key in properties:
@@ -58,6 +60,8 @@ class SchemaView:
         return None
 
     def item(self, node: Schema, index: int) -> Schema:
+        if node is None:
+            return None
         for member in self._members(node):
             prefix = member.get("prefixItems")
             if isinstance(prefix, list) and index < len(prefix):
@@ -85,7 +89,7 @@ class SchemaView:
 
     def fixed(self, node: Schema) -> bool:
         """Enumerated values are vocabulary (a status, a code), never masked."""
-        return any("enum" in member or "const" in member for member in self._members(node))
+        return node is not None and any("enum" in member or "const" in member for member in self._members(node))
 
     def allows_string(self, node: Schema) -> bool:
         types = self.types(node)

@@ -33,8 +33,10 @@ class TokenVault:
     """Maps values to tokens and tokens to values for one session."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
         self._tokens: dict[tuple[str, str], str] = {}
+        self._seen: dict[tuple[str, str], str] = {}
+        """The same mapping keyed by the value as written: repeats skip canonicalising."""
         self._originals: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -43,11 +45,17 @@ class TokenVault:
 
     def token(self, entity: str, value: str, original: Any = None) -> str:
         """``[SSN_1a2b3c]`` for this value; ``original`` (default: ``value``) is what unmasking returns."""
+        token = self._seen.get((entity, value))
+        if token is not None:
+            return token
         key = (entity, canonical(entity, value))
         token = self._tokens.get(key)
         if token is not None:
+            self._seen[(entity, value)] = token
             return token
-        digest = hmac.new(self._key, f"{key[0]}\x00{key[1]}".encode(), hashlib.sha256).hexdigest()
+        mac = self._mac.copy()  # keyed once: copying beats re-keying for every value
+        mac.update(f"{key[0]}\x00{key[1]}".encode())
+        digest = mac.hexdigest()
         label = entity.upper()
         with self._lock:
             for length in range(DIGEST_CHARS, len(digest) + 1, 2):
@@ -55,7 +63,7 @@ class TokenVault:
                 if token not in self._originals:
                     break
             self._originals[token] = value if original is None else original
-            self._tokens[key] = token
+            self._tokens[key] = self._seen[(entity, value)] = token
         return token
 
     def original(self, token: str) -> tuple[bool, Any]:

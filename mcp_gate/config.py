@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from phonenumbers import PhoneMetadata
+
 from mcp_gate.units import Duration, Size
 from mcp_gate.yamlsource import SourceError, YamlDocument, parse_yaml
 
@@ -376,8 +378,8 @@ class MaskingConfig(StrictModel):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]{2}", value):
-            raise ValueError("region is a two-letter country code such as US or GB")
+        if not re.fullmatch(r"[A-Za-z]{2}", value) or PhoneMetadata.metadata_for_region(value.upper()) is None:
+            raise ValueError(f"region {value!r} is not a two-letter country code with phone numbering (such as US or GB)")
         return value.upper()
 
     @field_validator("restricted_zip3")

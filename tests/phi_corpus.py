@@ -551,7 +551,7 @@ def clinical_note(r: random.Random) -> Doc:
         elif sentence == 3:
             b.add("Seen with Dr. ").phi("name", f"{doctor_first} {doctor_last}").add(" (NPI ").phi("npi", gen_npi(r)).add(r.choice([", DEA ", "; DEA# "])).phi("dea", gen_dea(r, doctor_last)).add("). ")
         elif sentence == 4:
-            b.add(f"Insurance: Medicare, MBI ").phi("mbi", gen_mbi(r)).add("; ").add(r.choice(["Member ID: ", "member id ", "Subscriber ID "])).phi("health_plan", gen_member(r)).add(". ")
+            b.add("Insurance: Medicare, MBI ").phi("mbi", gen_mbi(r)).add("; ").add(r.choice(["Member ID: ", "member id ", "Subscriber ID "])).phi("health_plan", gen_member(r)).add(". ")
         elif sentence == 5:
             b.add(p.ssn_label).phi("ssn", p.ssn).add(" on file. ")
         elif sentence == 6:
@@ -630,7 +630,7 @@ def discharge_summary(r: random.Random) -> Doc:
     _address(b, r, p)
     b.add("\nHome phone: ").phi("phone", p.phone).add("\n")
     if r.random() < 0.5:
-        b.add(f"Emergency contact: ").phi("name", f"{r.choice(FIRST)} {p.last}").add(f" ({r.choice(RELATIONS)}), ").phi("phone", gen_phone(r)).add("\n")
+        b.add("Emergency contact: ").phi("name", f"{r.choice(FIRST)} {p.last}").add(f" ({r.choice(RELATIONS)}), ").phi("phone", gen_phone(r)).add("\n")
     b.add("Medications: ")
     for _ in range(r.randint(1, 3)):
         b.add(f"{r.choice(DRUGS)} ").neg("dosage", f"{r.choice([5, 10, 20, 40, 500])} mg").add(f" {r.choice(['daily', 'BID'])}; ")

@@ -75,12 +75,12 @@ class Masker:
         """Every candidate in ``text``: what would be masked, and what was rejected and why."""
         return self._default.scanner.scan(text, set(), columns=self.column_entity, explain=True)
 
-    def column_entity(self, header: str) -> str | None:
-        """The entity of a CSV column (or JSON key) named ``header``, if it masks whole values."""
+    def column_entity(self, header: str, headers: list[str]) -> str | None:
+        """The entity of the CSV column ``header`` (among ``headers``), if it masks whole values."""
         key = normalize_key(header)
         if key in self.fields:
             return key_entity(key) or "field"
-        return key_entity(key, None, ("dob",) if key == "name" else ())
+        return key_entity(key, None, [normalize_key(h) for h in headers])
 
     def plan_for(self, override: MaskOverride | None) -> _Plan | None:
         """The plan a rule's ``mask`` setting asks for; None when it turns masking off."""
@@ -278,7 +278,7 @@ class _failing_closed:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is None or isinstance(exc, MaskingError) or not isinstance(exc, Exception):
-            return False
+            return None  # nothing to do, or already the right error: let it propagate
         raise MaskingError(f"masking failed: {type(exc).__name__}") from exc

@@ -1,11 +1,12 @@
 """Regular expressions for every built-in entity, arranged so that Python's ``re`` scans fast.
 
-``re`` skips quickly over text only when a pattern begins with one character
-class (it then jumps between the characters of that class in C).  Each scan
-pattern here therefore starts with its *lead* class — digits, capitals, ``@``,
-separators — and every branch is written as "what follows the lead character",
-guarded by a look-behind that says which lead it needs.  ``led`` builds such a
-pattern from branches written the ordinary way.
+``re`` skips quickly over text only when a pattern begins with a single
+character class or literal (it then jumps between those characters in C); an
+alternation of branches that each start with a class makes it try every branch
+at every position.  Each scan here therefore starts with its *lead* — digits,
+capitals, separators, ``@``, ``http`` — and its branches continue after the lead
+character, each guarded by a look-behind saying which lead it needs.  ``led``
+builds such a pattern from branches written the ordinary way.
 """
 
 from __future__ import annotations
@@ -113,7 +114,6 @@ DIGIT_SCAN = led(r"[\d(+]", DIGIT_BOUNDARY, DIGIT_BRANCHES)
 
 
 ID_SHAPES = {
-    "mac": re.compile(r"[0-9A-F]{2}(?:-[0-9A-F]{2}){5}"),
     "dea": re.compile(r"[A-Z]{2}\d{7}"),
     "iban": re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}"),
     "mbi": re.compile(r"[1-9][A-Z0-9]{3}-?[A-Z0-9]{3}-?[A-Z0-9]{4}"),
@@ -132,7 +132,6 @@ HEX_SCAN = led(
         "dot": r"[:.-](?<=(?<![0-9A-Za-z])[0-9A-Fa-f]{4}\.)[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![0-9A-Za-z])",
     },
 )
-HEX_TOKEN = re.compile(r"[0-9A-Fa-f:.-]*")
 MAC = re.compile(r"[0-9A-Fa-f]{2}(?P<sep>[:-])[0-9A-Fa-f]{2}(?:(?P=sep)[0-9A-Fa-f]{2}){4}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 
 # --------------------------------------------------------------------------- e-mail, URL
@@ -159,7 +158,7 @@ NAME_BEFORE = re.compile(rf"(?:^|(?<=[\s(\[\"',;:]))((?:{NAME_TOKEN}[ \t]+(?:[A-
 """A name that ends right at the end of a short slice (used before "MD", "is a 45-year-old")."""
 
 TITLES = ("Mr", "Mrs", "Ms", "Mx", "Miss", "Dr", "Prof")
-LABELS = (
+LABELS: tuple[str, ...] = (
     "Patient Name", "Patient name", "Patient", "Pt", "Name", "Full Name", "Full name", "RE", "Re",
     "Attending Physician", "Attending", "Ordering Provider", "Ordering Physician", "Referring Physician",
     "Referring Provider", "Provider", "Physician", "Surgeon", "PCP", "Guarantor", "Subscriber", "Insured",

@@ -112,7 +112,7 @@ class Scanner:
         text: str,
         names: set[str] | None = None,
         *,
-        columns: Callable[[str], str | None] | None = None,
+        columns: Callable[[str, list[str]], str | None] | None = None,
         explain: bool = False,
     ) -> list[Finding]:
         """Non-overlapping findings in ``text``, in order.
@@ -120,7 +120,7 @@ class Scanner:
         ``names`` are person names already known (from JSON keys or earlier
         results of the session): their other mentions are masked too, and
         names this scan finds are added to the set.
-        ``columns`` maps a CSV header cell to the entity of its column.
+        ``columns`` maps a CSV header cell (and all header cells) to its column's entity.
         """
         run = _Run(text, explain)
         if columns is not None:
@@ -197,8 +197,8 @@ class Scanner:
                 pos = max(finding.end, skip)
             else:
                 pos = skip
-            if match.lastgroup in ("age", "age_context"):
-                self._name_before_age(run, match.start())
+            if match.lastgroup in ("age", "age_context") and "name" in self.entities:
+                self._name_before_age(run, start)
 
     def _ssn(self, run: _Run, m: re.Match[str]) -> Finding:
         ok = V.ssn(m.group())

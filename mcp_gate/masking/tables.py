@@ -37,7 +37,7 @@ def _cells(text: str, start: int, end: int) -> list[tuple[int, int]]:
         pos += 1
 
 
-def column_spans(text: str, column_entity: Callable[[str], str | None]) -> list[tuple[int, int, str]]:
+def column_spans(text: str, column_entity: Callable[[str, list[str]], str | None]) -> list[tuple[int, int, str]]:
     """``(start, end, entity)`` for every non-empty cell under an identifier column."""
     first_end = text.find("\n")
     if first_end <= 0 or "," not in text[:first_end]:
@@ -45,10 +45,11 @@ def column_spans(text: str, column_entity: Callable[[str], str | None]) -> list[
     header = _cells(text, 0, first_end)
     if len(header) < 2:
         return []
-    entities = [column_entity(text[s:e]) for s, e in header]
+    names = [text[s:e] for s, e in header]
+    entities = [column_entity(name, names) for name in names]
     if not any(entities):
         return []
-    found = []
+    found: list[tuple[int, int, str]] = []
     line_start = first_end + 1
     while line_start < len(text):
         line_end = text.find("\n", line_start)

@@ -155,7 +155,7 @@ class PhoneValidator:
 
     def __init__(self, region: str) -> None:
         metadata = PhoneMetadata.metadata_for_region(region.upper())
-        if metadata is None:
+        if metadata is None or metadata.general_desc is None or not metadata.general_desc.national_number_pattern:
             raise ValueError(f"unknown phone region {region!r}")
         self.region = region.upper()
         self.country_code = str(metadata.country_code)

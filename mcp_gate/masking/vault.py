@@ -45,23 +45,24 @@ class TokenVault:
 
     def token(self, entity: str, value: str, original: Any = None) -> str:
         """``[SSN_1a2b3c]`` for this value; ``original`` (default: ``value``) is what unmasking returns."""
-        token = self._seen.get((entity, value))
-        if token is not None:
-            return token
+        known = self._seen.get((entity, value))
+        if known is not None:
+            return known
         key = (entity, canonical(entity, value))
-        token = self._tokens.get(key)
-        if token is not None:
-            self._seen[(entity, value)] = token
-            return token
+        known = self._tokens.get(key)
+        if known is not None:
+            self._seen[(entity, value)] = known
+            return known
         mac = self._mac.copy()  # keyed once: copying beats re-keying for every value
         mac.update(f"{key[0]}\x00{key[1]}".encode())
         digest = mac.hexdigest()
         label = entity.upper()
         with self._lock:
-            for length in range(DIGEST_CHARS, len(digest) + 1, 2):
-                token = f"[{label}_{digest[:length]}]"
-                if token not in self._originals:
-                    break
+            token = next(
+                candidate
+                for candidate in (f"[{label}_{digest[:n]}]" for n in range(DIGEST_CHARS, len(digest) + 1, 2))
+                if candidate not in self._originals
+            )
             self._originals[token] = value if original is None else original
             self._tokens[key] = self._seen[(entity, value)] = token
         return token

@@ -47,7 +47,7 @@ class JsonMasker:
         fields: frozenset[str],
         names: set[str],
         counts: Counter[str],
-        columns: Callable[[str], str | None],
+        columns: Callable[[str, list[str]], str | None],
     ) -> None:
         self.scanner = scanner
         self.operators = operators

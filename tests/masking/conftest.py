@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 

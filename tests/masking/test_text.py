@@ -99,6 +99,13 @@ def test_csv_columns_named_as_identifiers_are_masked_whole(redact: MaskingSessio
     assert redact.mask_text(csv)[0] == 'patient_name,Last Name,icd10,visit\n[NAME],"[NAME]",E11.9,ok\n"[NAME]",[NAME],I10,ok\n'
 
 
+def test_a_name_column_is_a_person_only_next_to_person_columns(redact: MaskingSession) -> None:
+    drugs = "name,dose\nLisinopril,10 mg\n"
+    patients = "name,dob\nAnn Lee,1970-01-02\n"
+    assert redact.mask_text(drugs)[0] == drugs
+    assert redact.mask_text(patients)[0] == "name,dob\n[NAME],[DATE]\n"
+
+
 def test_explain_lists_rejected_candidates_with_the_reason(masker_for: Callable[..., Masker]) -> None:
     findings = masker_for().explain("SSN 123-45-6788, order 900-12-3456, NPI 1234567890")
     rows = [(f.entity, f.masked, f.check) for f in findings]

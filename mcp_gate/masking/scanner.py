@@ -363,13 +363,14 @@ class Scanner:
         (run.found if ok else run.rejected).append(finding)
 
     def _name_at(self, run: _Run, pos: int) -> None:
+        """The name right after a cue: "Smith, John", "JOHN SMITH", or up to three words."""
         text = run.text
         m = P.NAME_AFTER_CUE.match(text, pos)
         if m is None:
             return
         end = m.end()
         if m.lastgroup == "first":
-            if m.group().lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ. ") == "" or m.group().split(".")[-1].strip() in P.NAME_STOP:
+            if m.group().split()[-1] in P.NAME_STOP:  # "Patient: Date of …", "Attending: Dr. …"
                 return
             for _ in range(2):
                 more = P.NAME_CONTINUATION.match(text, end)

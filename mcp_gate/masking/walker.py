@@ -16,7 +16,7 @@ from typing import Any
 
 from mcp_gate.masking.keys import identifier_entity, key_entity, normalize_key
 from mcp_gate.masking.operators import Operators
-from mcp_gate.masking.scanner import Finding, Scanner
+from mcp_gate.masking.scanner import MAX_NAMES, Finding, Scanner
 from mcp_gate.masking.schema import Schema, SchemaView
 
 SEPARATOR = "\x00"
@@ -126,7 +126,7 @@ class JsonMasker:
         if entity == "age" and isinstance(value, int | float) and value < 90:
             return value
         self.counts[entity] += 1
-        if entity == "name":
+        if entity == "name" and len(self.names) < MAX_NAMES:
             self.names.update(word for word in text.replace(",", " ").split() if len(word) > 2 and word[:1].isupper())
         masked = self.operators.replace(entity, text, value)
         if isinstance(value, str) or view.allows_string(node):

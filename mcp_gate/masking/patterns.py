@@ -73,7 +73,7 @@ def led(lead: str, boundary: str, branches: dict[str, str]) -> re.Pattern[str]:
     become named groups, tried in order, so the caller knows which one matched.
     """
     parts = [f"(?P<{name}>{'|'.join(_tail(alt) for alt in _alternatives(branch))})" for name, branch in branches.items()]
-    return re.compile(f"{lead}{boundary}(?:{'|'.join(parts)})")
+    return re.compile(f"{lead}{boundary}(?:{'|'.join(parts)})", re.ASCII)
 
 
 # --------------------------------------------------------------------------- digit-led
@@ -110,7 +110,7 @@ DIGIT_BRANCHES = {
     "age_context": r"\d(?:(?<=[Aa]ge \d)|(?<=[Aa]ge: \d)|(?<=[Aa]ged \d)|(?<=AGE \d)|(?<=AGE: \d))\d{1,2}(?!\d)",
     "token": r"\d(?:(?=[0-9A-Z]{3})|(?<=[A-Z]\d)|(?=[0-9A-Z]*+-[0-9A-Z]))[0-9A-Z]*+(?:-[0-9A-Z]+)*+",
 }
-DIGIT_SCAN = led(r"[\d(+]", DIGIT_BOUNDARY, DIGIT_BRANCHES)
+DIGIT_SCAN = led(r"[0-9(+]", DIGIT_BOUNDARY, DIGIT_BRANCHES)
 
 
 ID_SHAPES = {
@@ -144,10 +144,13 @@ URL_TRAILING = ".,;:!?)]}'\""
 
 # --------------------------------------------------------------------------- names
 
-NAME_TOKEN = r"(?:[A-Z][a-z]*['’][A-Z][a-z]+|(?:Mc|Mac)[A-Z][a-z]+|[A-Z][a-z]+(?:-[A-Z][a-z]+)?)"
+UPPER = "A-ZÀ-ÖØ-Þ"
+LOWER = "a-zß-öø-ÿ"
+"""Latin letters with Latin-1 accents: "José Müller" is a name too."""
+NAME_TOKEN = rf"(?:[{UPPER}][{LOWER}]*['’][{UPPER}][{LOWER}]+|(?:Mc|Mac)[{UPPER}][{LOWER}]+|[{UPPER}][{LOWER}]+(?:-[{UPPER}][{LOWER}]+)?)"
 NAME_PARTICLE = r"(?:de la|de|del|della|van der|van|von|der|da|di|le|bin|ibn|al)"
 _NAME_REST = rf"(?:[ \t]+(?:[A-Z]\.?[ \t]+)?(?:{NAME_PARTICLE}[ \t]+)?(?P<more>{NAME_TOKEN}))"
-UPPER_TOKEN = r"[A-Z][A-Z'’-]+"
+UPPER_TOKEN = rf"[{UPPER}][{UPPER}'’-]+"
 NAME_AFTER_CUE = re.compile(
     rf"(?P<last_first>{NAME_TOKEN},[ \t]*{NAME_TOKEN}(?:[ \t]+[A-Z]\.)?|{UPPER_TOKEN},[ \t]*{UPPER_TOKEN})"
     rf"|(?P<upper>{UPPER_TOKEN}[ \t]+{UPPER_TOKEN}(?![a-z]))"
@@ -198,7 +201,8 @@ CAPS_SCAN = re.compile(
     rf"|(?P<month>{_by_first_letter(MONTHS)}\.?(?![A-Za-z]),?[ \t]+(?:\d{{1,2}}{ORDINAL},?[ \t]+\d{{4}}|\d{{4}}|\d{{1,2}}{ORDINAL})(?![\d:]))"
     r"|(?P<po_box>(?<=P)(?:\.[ \t]?O\.|O)[ \t]*Box[ \t]+#?\d+)"
     rf"|(?P<after_word>(?:(?<=[a-z][ \t][A-Z])|(?<=[a-z],[ \t][A-Z]))(?:{_preceded_by(RELATIONS + tuple(v + ' by' for v in BY_VERBS))}))"
-    ")"
+    ")",
+    re.ASCII,
 )
 """One capital-led scan for the cues of names (titles, labels, credentials, "wife Mary",
 "signed by …") and for dates that start with a month name."""

@@ -383,17 +383,18 @@ class Scanner:
 
     def _add_name(self, run: _Run, start: int, end: int, detector: str) -> None:
         run.found.append(_found("name", start, end, detector, "", "key" if detector == "column" else "cue", True))
-        for part in re.findall(r"[A-Za-z][A-Za-z'’-]{2,}", run.text[start:end]):
-            word = part if not part.isupper() else part.capitalize()
-            if word not in P.NAME_STOP:
-                run.names.add(word)
+        for word in _NAME_WORD.findall(run.text, start, end):
+            word = word.title() if word.isupper() else word
+            for part in (word, *word.split("-")):  # "Al-Sayed" is also mentioned as "Sayed"
+                if len(part) > 2 and part not in P.NAME_STOP:
+                    run.names.add(part)
 
     def _memory(self, run: _Run, names: set[str]) -> None:
         """Other mentions of names already found ("Mr. Jackson … Jackson tolerated …")."""
         text = run.text
         last: Finding | None = None
         for m in _CAP_WORD.finditer(text):
-            if m.group() not in names:
+            if m.group() not in names:  # names hold the words of names found, at least 3 letters
                 continue
             if last is not None and not text[last.end : m.start()].strip(" \t"):
                 last.end = m.end()  # "John Smith" is one name, not two
@@ -497,7 +498,8 @@ def _context(text: str, start: int) -> tuple[str | None, frozenset[str]]:
 _TOKEN = re.compile(P.DIGIT_BRANCHES["token"])
 _EXTENSION = re.compile(r"[ \t]*(?:ext(?:ension)?\.?|x\.?|#)[ \t]*\d{1,6}\b", re.IGNORECASE)
 _IS_A_BEFORE = re.compile(rf"(?:^|(?<=[\s(\"':;,]))((?:{P.NAME_TOKEN}[ \t]+){{0,2}}{P.NAME_TOKEN})[ \t]+(?:is|was)[ \t]+an?[ \t]+\Z")
-_CAP_WORD = re.compile(r"[A-Z](?<![A-Za-z0-9_][A-Z])[a-z][A-Za-z'’-]+")
+_NAME_WORD = re.compile(rf"[{P.UPPER}{P.LOWER}][{P.UPPER}{P.LOWER}'’-]{{2,}}")
+_CAP_WORD = re.compile(rf"[{P.UPPER}](?<![A-Za-z0-9_][{P.UPPER}])[{P.LOWER}][{P.UPPER}{P.LOWER}'’-]+")
 _HEX_COLON = frozenset("0123456789abcdefABCDEF:.")
 _HEX_DASH = frozenset("0123456789abcdefABCDEF-")
 _HEX_DOT = frozenset("0123456789abcdefABCDEF.")

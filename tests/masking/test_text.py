@@ -33,6 +33,7 @@ FOUND = [
     ("Name: Smith, John   Electronically signed by Mary Okafor, MD", "Name: [NAME]   Electronically signed by [NAME], MD"),
     ("Pt's wife Mary called. Mrs. Jackson is fine; Jackson slept.", "Pt's wife [NAME] called. Mrs. [NAME] is fine; [NAME] slept."),
     ("John Smith is a 67-year-old man.", "[NAME] is a 67-year-old man."),
+    ("Patient: José Müller-Øby; Müller called.", "Patient: [NAME]; [NAME] called."),
 ]
 
 

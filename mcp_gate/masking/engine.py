@@ -133,6 +133,21 @@ class MaskingSession:
                 out["structuredContent"] = self._json(plan, counts).mask(result["structuredContent"], output_schema)
         return out, dict(counts)
 
+    def mask_resource_result(self, result: dict[str, Any], rule_override: MaskOverride | None = None) -> tuple[dict[str, Any], dict[str, int]]:
+        """A masked copy of a ``resources/read`` result: each content's ``text``; blobs and URIs stay."""
+        plan = self._plan(rule_override)
+        if plan is None:
+            return result, {}
+        counts: Counter[str] = Counter()
+        with _failing_closed():
+            contents = result.get("contents") or []
+            self._check_size(sum(len(c["text"].encode()) for c in contents if isinstance(c, dict) and isinstance(c.get("text"), str)))
+            out = dict(result)
+            out["contents"] = [
+                {**c, "text": self._text(c["text"], plan, counts)} if isinstance(c, dict) and isinstance(c.get("text"), str) else c for c in contents
+            ]
+        return out, dict(counts)
+
     def mask_value(self, value: Any, schema: Schema = None, rule_override: MaskOverride | None = None) -> tuple[Any, dict[str, int]]:
         """A masked copy of any JSON value (arguments shown to approvers, audit copies)."""
         plan = self._plan(rule_override)

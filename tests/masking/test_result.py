@@ -48,6 +48,13 @@ def test_every_text_part_is_masked_and_binary_left_alone(redact: MaskingSession)
     assert original == result()
 
 
+def test_resource_reads_mask_text_and_keep_uris_and_blobs(redact: MaskingSession) -> None:
+    read = {"contents": [{"uri": "ehr://p/123-45-6788", "mimeType": "text/plain", "text": "SSN 123-45-6788"}, {"uri": "ehr://scan", "blob": "JVBERi0xLjQK"}]}
+    masked, counts = redact.mask_resource_result(read)
+    assert masked == {"contents": [{"uri": "ehr://p/123-45-6788", "mimeType": "text/plain", "text": "SSN [SSN]"}, {"uri": "ehr://scan", "blob": "JVBERi0xLjQK"}]}
+    assert counts == {"ssn": 1}
+
+
 def test_rule_can_turn_masking_off_or_narrow_it(redact: MaskingSession) -> None:
     original = result()
     assert redact.mask_result(original, None, MaskOverride(enabled=False)) == (original, {})

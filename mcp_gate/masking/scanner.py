@@ -81,11 +81,7 @@ class Scanner:
     ) -> None:
         self.entities = frozenset(entities)
         self.phone = V.PhoneValidator(region)
-        self.custom = [
-            (c.name, re.compile(c.regex), [w.lower() for w in c.context], V.VALIDATORS[c.validator] if c.validator else None, c.validator or "")
-            for c in custom
-            if c.name in self.entities
-        ]
+        self.custom = [_Custom(c.name, re.compile(c.regex), tuple(w.lower() for w in c.context), c.validator or "") for c in custom if c.name in self.entities]
         self.allow = allow or Allowlist()
         self._digit_handlers: dict[str, Callable[[_Run, re.Match[str]], Finding | None]] = {
             "ssn": self._ssn,
@@ -139,7 +135,7 @@ class Scanner:
         if "url" in self.entities and ("http" in text or "www." in text):
             self._urls(run)
         for custom in self.custom:
-            self._custom(run, *custom)
+            self._custom(run, custom)
         known = run.names.union(names or ())
         if known and "name" in self.entities:
             self._memory(run, known)
@@ -445,21 +441,32 @@ class Scanner:
                 value = m.group().rstrip(P.URL_TRAILING)
                 run.found.append(_found("url", start, start + len(value), "pattern", "", "checksum", True))
 
-    def _custom(self, run: _Run, name: str, pattern: re.Pattern[str], context: list[str], validate: Callable[[str], bool] | None, vname: str) -> None:
+    def _custom(self, run: _Run, custom: _Custom) -> None:
         text = run.text
-        for m in pattern.finditer(text):
+        validate = V.VALIDATORS.get(custom.validator)
+        for m in custom.pattern.finditer(text):
             if m.end() == m.start():
                 continue
-            if context:
+            if custom.context:
                 window = text[max(0, m.start() - CONTEXT_WINDOW) : m.start()].lower()
-                if not any(word in window for word in context):
+                if not any(word in window for word in custom.context):
                     if run.explain:
-                        run.rejected.append(_found(name, m.start(), m.end(), "custom", "no context word", "custom", False))
+                        run.rejected.append(_found(custom.name, m.start(), m.end(), "custom", "no context word", "custom", False))
                     continue
             ok = validate is None or validate(m.group())
-            finding = _found(name, m.start(), m.end(), "custom", (f"{vname} ok" if ok else f"{vname} failed") if vname else "", "custom", ok)
-            (run.found if ok else run.rejected).append(finding)
+            check = f"{custom.validator} {'ok' if ok else 'failed'}" if custom.validator else ""
+            (run.found if ok else run.rejected).append(_found(custom.name, m.start(), m.end(), "custom", check, "custom", ok))
 
+
+@dataclass(frozen=True)
+class _Custom:
+    """A custom entity from the config, compiled."""
+
+    name: str
+    pattern: re.Pattern[str]
+    context: tuple[str, ...]
+    validator: str
+    """A key of ``validators.VALIDATORS``, or empty for none."""
 
 class _Run:
     """State of one scan: the text, what was found, names seen, rejected candidates."""

@@ -143,8 +143,11 @@ class JsonMasker:
         if batch:
             joined = SEPARATOR.join(text for _, _, text in batch)
             findings = self.scanner.scan(joined, self.names)
-            for (container, slot, _), new in zip(batch, apply(joined, findings, self.operators, self.counts).split(SEPARATOR)):
-                container[slot] = new
+            if any(SEPARATOR in joined[f.start : f.end] for f in findings):
+                alone += batch  # a custom regex crossed from one value into the next
+            else:
+                for (container, slot, _), new in zip(batch, apply(joined, findings, self.operators, self.counts).split(SEPARATOR), strict=True):
+                    container[slot] = new
         for container, slot, text in alone:
             findings = self.scanner.scan(text, self.names, columns=self.columns)
             container[slot] = apply(text, findings, self.operators, self.counts)

@@ -85,6 +85,13 @@ def test_json_text_stays_json(redact: MaskingSession) -> None:
     assert masked.startswith("{\n  ")
 
 
+def test_values_are_scanned_one_by_one_even_by_greedy_custom_regexes(session_for: Factory) -> None:
+    session = session_for(operator="redact", entities=["study_id"], custom=[{"name": "study_id", "regex": r"ST-.*"}])
+    masked, counts = session.mask_value({"a": "see ST-12", "b": "plain", "c": ["ST-9", "x"]})
+    assert masked == {"a": "see [STUDY_ID]", "b": "plain", "c": ["[STUDY_ID]", "x"]}
+    assert counts == {"study_id": 2}
+
+
 def test_a_plain_name_key_is_a_person_only_in_a_person_context(redact: MaskingSession) -> None:
     value = {"drug": {"name": "Lisinopril"}, "patient": {"name": "Ann Lee"}, "row": {"name": "Bo Chan", "dob": "1970-01-02"}}
     masked, _ = redact.mask_value(value)

@@ -39,7 +39,7 @@ class UnmaskReport:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """Scanner and operators for one combination of entities and operator."""
 
     scanner: Scanner
@@ -59,7 +59,7 @@ class Masker:
         self._allow = Allowlist(config.allow, config.allow_regex)
         self._known = MASKING_ENTITIES + tuple(c.name for c in config.custom)
         self.fields = frozenset(normalize_key(f) for f in config.fields)
-        self._plans: dict[tuple[frozenset[str], str], _Plan] = {}
+        self._plans: dict[tuple[frozenset[str], str], Plan] = {}
         self._default = self._plan(frozenset(config.entities or self._known), config.operator, dict(config.operators))
 
     @classmethod
@@ -82,7 +82,7 @@ class Masker:
             return key_entity(key) or "field"
         return key_entity(key, None, [normalize_key(h) for h in headers])
 
-    def plan_for(self, override: MaskOverride | None) -> _Plan | None:
+    def plan_for(self, override: MaskOverride | None) -> Plan | None:
         """The plan a rule's ``mask`` setting asks for; None when it turns masking off."""
         if override is None or (override.enabled and override.entities is None and override.operator is None):
             return self._default
@@ -96,12 +96,12 @@ class Masker:
             return self._plan(entities, override.operator, {})
         return self._plan(entities, self.config.operator, dict(self.config.operators))
 
-    def _plan(self, entities: frozenset[str], operator: str, per_entity: dict[str, str]) -> _Plan:
+    def _plan(self, entities: frozenset[str], operator: str, per_entity: dict[str, str]) -> Plan:
         cache_key = (entities, operator + repr(sorted(per_entity.items())))
         plan = self._plans.get(cache_key)
         if plan is None:
             scanner = Scanner(entities, region=self.config.region, custom=self.config.custom, allow=self._allow)
-            plan = self._plans[cache_key] = _Plan(scanner, operator, per_entity)
+            plan = self._plans[cache_key] = Plan(scanner, operator, per_entity)
         return plan
 
 
@@ -220,17 +220,17 @@ class MaskingSession:
 
     # ------------------------------------------------------------------ internals
 
-    def _plan(self, override: MaskOverride | None) -> _Plan | None:
+    def _plan(self, override: MaskOverride | None) -> Plan | None:
         with _failing_closed():
             return self.masker.plan_for(override)
 
-    def _operators(self, plan: _Plan) -> Operators:
+    def _operators(self, plan: Plan) -> Operators:
         return Operators(plan.operator, plan.per_entity, self._vault, self.masker.hash_key, self.masker.config.restricted_zip3)
 
-    def _json(self, plan: _Plan, counts: Counter[str]) -> JsonMasker:
+    def _json(self, plan: Plan, counts: Counter[str]) -> JsonMasker:
         return JsonMasker(plan.scanner, self._operators(plan), self.masker.fields, self._names, counts, self.masker.column_entity)
 
-    def _text(self, text: str, plan: _Plan, counts: Counter[str]) -> str:
+    def _text(self, text: str, plan: Plan, counts: Counter[str]) -> str:
         """Text: JSON inside is walked and re-serialised; anything else is scanned."""
         stripped = text.strip()
         if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
@@ -244,7 +244,7 @@ class MaskingSession:
         findings = plan.scanner.scan(text, self._names, columns=self.masker.column_entity)
         return apply(text, findings, self._operators(plan), counts)
 
-    def _block(self, block: Any, plan: _Plan, counts: Counter[str]) -> Any:
+    def _block(self, block: Any, plan: Plan, counts: Counter[str]) -> Any:
         if not isinstance(block, dict):
             raise MaskingError("a content block must be a JSON object")
         kind = block.get("type")

@@ -127,10 +127,13 @@ class MaskingSession:
                 raise MaskingError("a tool result must be a JSON object")
             self._check_size(_result_size(result))
             out = dict(result)
+            structured = result.get("structuredContent")
+            twin = None
+            if structured is not None:
+                out["structuredContent"] = self._json(plan, counts).mask(structured, output_schema)
+                twin = (structured, out["structuredContent"])
             if "content" in result:
-                out["content"] = [self._block(block, plan, counts) for block in result["content"]]
-            if result.get("structuredContent") is not None:
-                out["structuredContent"] = self._json(plan, counts).mask(result["structuredContent"], output_schema)
+                out["content"] = [self._block(block, plan, counts, twin) for block in result["content"]]
         return out, dict(counts)
 
     def mask_resource_result(self, result: dict[str, Any], rule_override: MaskOverride | None = None) -> tuple[dict[str, Any], dict[str, int]]:
@@ -230,8 +233,12 @@ class MaskingSession:
     def _json(self, plan: Plan, counts: Counter[str]) -> JsonMasker:
         return JsonMasker(plan.scanner, self._operators(plan), self.masker.fields, self._names, counts, self.masker.column_entity)
 
-    def _text(self, text: str, plan: Plan, counts: Counter[str]) -> str:
-        """Text: JSON inside is walked and re-serialised; anything else is scanned."""
+    def _text(self, text: str, plan: Plan, counts: Counter[str], twin: tuple[Any, Any] | None = None) -> str:
+        """Text: JSON inside is walked and re-serialised; anything else is scanned.
+
+        ``twin`` is (structuredContent, its masked form): tools usually send the same
+        JSON as text too, which then gets the same masked form without a second pass.
+        """
         stripped = text.strip()
         if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
             try:
@@ -239,12 +246,12 @@ class MaskingSession:
             except ValueError:
                 pass
             else:
-                masked = self._json(plan, counts).mask(value)
+                masked = twin[1] if twin is not None and value == twin[0] else self._json(plan, counts).mask(value)
                 return json.dumps(masked, ensure_ascii=False, indent=2 if "\n" in stripped else None)
         findings = plan.scanner.scan(text, self._names, columns=self.masker.column_entity)
         return apply(text, findings, self._operators(plan), counts)
 
-    def _block(self, block: Any, plan: Plan, counts: Counter[str]) -> Any:
+    def _block(self, block: Any, plan: Plan, counts: Counter[str], twin: tuple[Any, Any] | None) -> Any:
         if not isinstance(block, dict):
             raise MaskingError("a content block must be a JSON object")
         kind = block.get("type")
@@ -252,7 +259,7 @@ class MaskingSession:
             return block
         out = dict(block)
         if kind == "text":
-            out["text"] = self._text(str(block.get("text", "")), plan, counts)
+            out["text"] = self._text(str(block.get("text", "")), plan, counts, twin)
         elif kind == "resource":
             resource = block.get("resource")
             if isinstance(resource, dict) and isinstance(resource.get("text"), str):

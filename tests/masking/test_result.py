@@ -44,8 +44,15 @@ def test_every_text_part_is_masked_and_binary_left_alone(redact: MaskingSession)
     assert content[6]["name"] == "Chart of [NAME]" and content[6]["uri"] == "ehr://patients/123-45-6788"
     assert masked["structuredContent"] == {"mrn": "[MRN]", "phone": "[PHONE]"}
     assert masked["isError"] is False and masked["_meta"] == {"trace": "abc"}
-    assert counts == {"name": 2, "ssn": 1, "mrn": 2, "phone": 2, "date": 1}
+    assert counts == {"name": 2, "ssn": 1, "mrn": 1, "phone": 1, "date": 1}  # the JSON text repeats structuredContent
     assert original == result()
+
+
+def test_json_text_next_to_different_structured_content_is_masked_on_its_own(redact: MaskingSession) -> None:
+    result = {"content": [{"type": "text", "text": '{"ssn": "123-45-6788"}'}], "structuredContent": {"mrn": "A1234567"}}
+    masked, counts = redact.mask_result(result)
+    assert masked["content"][0]["text"] == '{"ssn": "[SSN]"}' and masked["structuredContent"] == {"mrn": "[MRN]"}
+    assert counts == {"ssn": 1, "mrn": 1}
 
 
 def test_resource_reads_mask_text_and_keep_uris_and_blobs(redact: MaskingSession) -> None:

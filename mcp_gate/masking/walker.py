@@ -10,16 +10,20 @@ thousands of small scans.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from mcp_gate.masking.keys import identifier_entity, key_entity, normalize_key
+from mcp_gate.masking.keys import PERSON_PARENTS, identifier_entity, key_entity, normalize_key
 from mcp_gate.masking.operators import Operators
 from mcp_gate.masking.scanner import MAX_NAMES, Finding, Scanner
 from mcp_gate.masking.schema import Schema, SchemaView
 
 SEPARATOR = "\x00"
+NOT_INHERITED = frozenset({"state", "country", "use", "type", "system", "period", "rank"})
+"""Keys inside an identifier's object that are not part of it (an address's state, a name's use)."""
+_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)")
 
 
 def apply(text: str, findings: list[Finding], operators: Operators, counts: Counter[str]) -> str:
@@ -73,7 +77,7 @@ class JsonMasker:
         it); ``entity`` is set when that key masks scalar values whole.
         """
         if isinstance(value, dict):
-            container[slot] = self._object(value, view, node, key)
+            container[slot] = self._object(value, view, node, key, entity)
         elif isinstance(value, list):
             items: list[Any] = [None] * len(value)
             for i, item in enumerate(value):
@@ -87,7 +91,8 @@ class JsonMasker:
         else:
             container[slot] = value
 
-    def _object(self, value: dict[str, Any], view: SchemaView, node: Schema, parent: str | None) -> dict[str, Any]:
+    def _object(self, value: dict[str, Any], view: SchemaView, node: Schema, parent: str | None, inherited: str | None = None) -> dict[str, Any]:
+        """``inherited``: the entity of the key above (``"name": {"first": …, "last": …}``)."""
         out: dict[str, Any] = {}
         siblings = [normalize_key(k) for k in value]
         identifier = parent in ("identifier", "identifiers") and "value" in value and ("system" in value or "type" in value)
@@ -97,6 +102,10 @@ class JsonMasker:
                 self._put_field(out, k, v, view, child, key_entity(nk) or "field")
                 continue
             entity = identifier_entity(value) if identifier and k == "value" else key_entity(nk, parent, siblings)
+            if entity is None and isinstance(v, str) and nk in PERSON_PARENTS:
+                entity = "name"  # "patient": "Ann Lee" (but "patient": {…} is walked)
+            elif entity is None and nk not in NOT_INHERITED:
+                entity = inherited
             if entity is not None and entity not in self.scanner.entities:
                 entity = None
             self._put(out, k, v, view, child, nk, entity)
@@ -123,8 +132,10 @@ class JsonMasker:
         text = value if isinstance(value, str) else str(value)
         if not text.strip() or self.scanner.allow.allows(text):
             return value
-        if entity == "age" and isinstance(value, int | float) and value < 90:
-            return value
+        if entity == "age":
+            number = _NUMBER.match(text)
+            if number is None or float(number.group(1)) < 90:
+                return value  # ages under 90 are not PHI
         self.counts[entity] += 1
         if entity == "name" and len(self.names) < MAX_NAMES:
             self.names.update(word for word in text.replace(",", " ").split() if len(word) > 2 and word[:1].isupper())

@@ -92,6 +92,20 @@ def test_values_are_scanned_one_by_one_even_by_greedy_custom_regexes(session_for
     assert counts == {"study_id": 2}
 
 
+def test_objects_under_identifier_keys_are_masked_inside(redact: MaskingSession) -> None:
+    value = {
+        "patient": {"name": {"first": "Ann", "last": "Lee", "use": "official"}, "age": "67"},
+        "attending": "Bo Chan",
+        "address": {"street": "12 Oak St", "town": "Salem", "state": "OR", "zip": "97301"},
+    }
+    masked, _ = redact.mask_value(value)
+    assert masked == {
+        "patient": {"name": {"first": "[NAME]", "last": "[NAME]", "use": "official"}, "age": "67"},
+        "attending": "[NAME]",
+        "address": {"street": "[ADDRESS]", "town": "[ADDRESS]", "state": "OR", "zip": "[ZIP]"},
+    }
+
+
 def test_a_plain_name_key_is_a_person_only_in_a_person_context(redact: MaskingSession) -> None:
     value = {"drug": {"name": "Lisinopril"}, "patient": {"name": "Ann Lee"}, "row": {"name": "Bo Chan", "dob": "1970-01-02"}}
     masked, _ = redact.mask_value(value)

@@ -235,7 +235,7 @@ CONTEXT_TERMS = {
     **_terms("ssn", "ssn ssn# social_security soc_sec soc._sec ss# ss_# ssa"),
     **_terms("npi", "npi npi#"),
     **_terms("dea", "dea dea#"),
-    **_terms("mrn", "mrn mrn# mr# mr_# medical_record med_rec chart patient_id pt_id hospital_number hospital_no hospital_# hospital_id empi pid"),
+    **_terms("mrn", "mrn mrn# mr# mr_# medical_record med_rec chart patient_id pt_id hospital_number hospital_no hospital_# hospital_id empi"),
     **_terms("account", "acct acct# account acc# acc_# acc_no billing_id billing_number billing_no billing_#"),
     **_terms("health_plan", "member subscriber policy beneficiary medicaid hicn insurance_id insurance_number insurance_no insurance_# plan_id plan_number plan_no plan_# group_id group_number group_no group_#"),
     **_terms("license", "license licence licensed dl# dl_# dl: lic# lic_# lic. lic: certificate cert# permit"),

@@ -220,7 +220,7 @@ class Scanner:
 
     def _ipv4(self, run: _Run, m: re.Match[str]) -> Finding:
         ok = V.ipv4(m.group())
-        return _found("ip", m.start(), m.end(), "pattern", "octets ok" if ok else "octet over 255", "checksum", ok)
+        return _found("ip", m.start(), m.end(), "pattern", "octets ok" if ok else "not a host address", "checksum", ok)
 
     def _card(self, run: _Run, m: re.Match[str]) -> Finding:
         ok = V.credit_card(m.group())

@@ -121,18 +121,25 @@ def vin(text: str) -> bool:
 
 
 def ipv4(text: str) -> bool:
+    """A dotted quad that could name a host: not 0.0.0.0, loopback or broadcast."""
     parts = text.split(".")
-    return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
+    if len(parts) != 4 or not all(p.isdigit() and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts):
+        return False
+    return _identifies_host(ipaddress.IPv4Address(text))
 
 
 def ipv6(text: str) -> bool:
     if text.count(":") < 2:
         return False
     try:
-        ipaddress.IPv6Address(text)
+        address = ipaddress.IPv6Address(text)
     except ValueError:
         return False
-    return True
+    return _identifies_host(address)
+
+
+def _identifies_host(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return not (address.is_unspecified or address.is_loopback or str(address) == "255.255.255.255")
 
 
 def date_parts(year: int, month: int, day: int) -> bool:

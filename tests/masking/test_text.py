@@ -54,6 +54,7 @@ LOOK_ALIKES = [
     "trace 3f2a9c1e-7b4d-4e2a-9c1b-0d9e8f7a6b5c, sha a3f5c2e9b1d4f6a8c0e2b4d6f8a0c2e4",
     "a 67-year-old, age 45, in 2019, 1/2 tab",
     "NDC 12396-9485-96, lot W52645",
+    "listening on 0.0.0.0:8080 and 127.0.0.1, [::1]; pid=48213",
 ]
 
 

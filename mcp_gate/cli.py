@@ -211,8 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Subcommand groups that live with their packages; imported here because they use the helpers above.
     from mcp_gate.audit.cli import register as register_audit
+    from mcp_gate.masking.cli import register as register_mask
 
     register_audit(commands)
+    register_mask(commands)
     return parser
 
 

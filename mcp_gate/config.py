@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from phonenumbers import PhoneMetadata
+
 from mcp_gate.units import Duration, Size
 from mcp_gate.yamlsource import SourceError, YamlDocument, parse_yaml
 
@@ -255,6 +257,11 @@ class Rule(StrictModel):
     """How the agent's client asks: a form in the client, or a link to the approval page."""
     audit: Literal["sync"] | None = None
     """``sync``: the call's audit records are on disk before its result reaches the agent."""
+    # Masking settings.
+    mask: MaskOverride | None = None
+    """``false`` turns masking off for this rule's results; a mapping overrides entities/operator."""
+    unmask_args: bool = False
+    """Replace this session's masking tokens in the call's arguments with the original values."""
 
 
 # --------------------------------------------------------------------------- approvals, masking, audit
@@ -337,11 +344,131 @@ class ApprovalsConfig(StrictModel):
         return f"http://{host}:{port}"
 
 
+MaskOperator = Literal["token", "redact", "partial", "hash"]
+
+MASKING_ENTITIES = (
+    "ssn", "phone", "email", "url", "ip", "mac", "date", "age", "zip", "address",
+    "mrn", "account", "health_plan", "license", "device", "vin",
+    "npi", "dea", "mbi", "credit_card", "iban", "name",
+)  # fmt: skip
+"""Built-in masking entities (docs/masking.md says how each is found and checked)."""
+
+CustomValidator = Literal["luhn", "mod97", "ssn", "npi", "dea", "mbi", "vin", "credit_card"]
+DEFAULT_RESTRICTED_ZIP3 = ("036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878", "879", "884", "890", "893")
+"""ZIP-3 areas of 20,000 people or fewer (HHS guidance, 2000 Census): ``partial`` writes ``000``."""
+
+_ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+class CustomEntity(StrictModel):
+    """A site-specific identifier: a regex, optionally only near context words, optionally checked."""
+
+    name: str
+    regex: str
+    context: list[str] = Field(default_factory=list)
+    """Words of which one must appear shortly before a match (case-insensitive); empty = anywhere."""
+    validator: CustomValidator | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _ENTITY_NAME.match(value):
+            raise ValueError("a custom entity name is lower-case letters, digits and '_', starting with a letter")
+        if value in MASKING_ENTITIES:
+            raise ValueError(f"{value!r} is a built-in entity; pick another name")
+        return value
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        _check_regex(value)
+        if re.compile(value).match(""):
+            raise ValueError("the regex matches the empty string")
+        return value
+
+
+class MaskOverride(StrictModel):
+    """A rule's own masking: other entities and/or another operator, or ``mask: false`` for none."""
+
+    enabled: bool = True
+    entities: list[str] | None = None
+    operator: MaskOperator | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> Any:
+        """``mask: false`` switches masking off; ``mask: true`` keeps the global settings."""
+        if isinstance(value, bool):
+            return {"enabled": value}
+        return value
+
+    @field_validator("entities")
+    @classmethod
+    def _entity_names(cls, value: list[str] | None) -> list[str] | None:
+        """Built-in names, or names shaped like a custom entity's (the masker checks those)."""
+        for name in value or ():
+            if name not in MASKING_ENTITIES and not _ENTITY_NAME.match(name):
+                raise ValueError(f"unknown masking entity {name!r} (built-in: {', '.join(MASKING_ENTITIES)})")
+        return value
+
+
 class MaskingConfig(StrictModel):
     entities: list[str] | None = None
-    operator: Literal["token", "redact", "partial", "hash"] = "token"
+    """Entities to mask; omitted = every built-in and custom entity."""
+    operator: MaskOperator = "token"
+    operators: dict[str, MaskOperator] = Field(default_factory=dict)
+    """Per-entity operator overrides, e.g. ``{date: partial}``."""
     fields: list[str] = Field(default_factory=list)
+    """JSON keys (and CSV columns) whose whole value is masked; case and ``_``/``-`` do not matter."""
     allow: list[str] = Field(default_factory=list)
+    """Values never masked, compared exactly (e.g. the clinic's public phone number)."""
+    allow_regex: list[str] = Field(default_factory=list)
+    """Regexes; a finding that matches one in full is never masked."""
+    region: str = "US"
+    """Default region for phone numbers without a country code (ISO 3166 alpha-2)."""
+    custom: list[CustomEntity] = Field(default_factory=list)
+    max_bytes: Size = 16 * 1024 * 1024
+    """Largest result masked; a larger one is refused (the agent gets an error, never the raw result)."""
+    restricted_zip3: list[str] = Field(default_factory=lambda: list(DEFAULT_RESTRICTED_ZIP3))
+
+    @field_validator("allow_regex")
+    @classmethod
+    def _allow_regexes(cls, value: list[str]) -> list[str]:
+        return [_check_regex(item) for item in value]
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2}", value) or PhoneMetadata.metadata_for_region(value.upper()) is None:
+            raise ValueError(f"region {value!r} is not a two-letter country code with phone numbering (such as US or GB)")
+        return value.upper()
+
+    @field_validator("restricted_zip3")
+    @classmethod
+    def _zip3(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"\d{3}", item):
+                raise ValueError(f"{item!r} is not a three-digit ZIP prefix")
+        return value
+
+    @model_validator(mode="after")
+    def _known_names(self) -> MaskingConfig:
+        known = MASKING_ENTITIES + tuple(c.name for c in self.custom)
+        names = [c.name for c in self.custom]
+        if len(set(names)) != len(names):
+            raise ValueError("custom entity names must be unique")
+        for name in [*(self.entities or ()), *self.operators]:
+            if name not in known:
+                raise ValueError(f"unknown masking entity {name!r} (known: {', '.join(known)})")
+        return self
 
 
 class RotateConfig(StrictModel):
@@ -628,7 +755,10 @@ __all__ = [
     "CheckpointConfig",
     "Config",
     "ConfigError",
+    "CustomEntity",
     "IdentityConfig",
+    "MASKING_ENTITIES",
+    "MaskOverride",
     "MaskingConfig",
     "Match",
     "RotateConfig",

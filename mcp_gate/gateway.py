@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,7 @@ from mcp_gate.catalog import Catalog, CatalogEntry, build_catalog
 from mcp_gate.holding import ApprovalDesk, Refused
 from mcp_gate.config import Config, Rule
 from mcp_gate.identity import Identifier
+from mcp_gate.masking import Masker, MaskingError, MaskingSession
 from mcp_gate.policy import CallFacts, Policy
 from mcp_gate.relay import (
     MAX_INPUT_ROUNDS,
@@ -60,6 +62,7 @@ INSTRUCTIONS = (
     "a refused call says why. Do not retry a denied call with different wording."
 )
 STARTUP_GRACE = 5.0
+MAX_MASKING_SESSIONS = 1024
 DEFAULT_APPROVAL = Rule(action="approve")
 """The approval settings of calls no rule matched when ``default: approve``."""
 """Extra time, beyond the slowest upstream's connect timeout, to wait for start-up."""
@@ -133,6 +136,8 @@ class Gateway:
         )
         self.notifier = Notifier(self.broker, channels or {})
         self.desk = ApprovalDesk(config, self.broker, self.notifier, page_url=page_url)
+        self.masker = Masker.from_config(config.masking, key=os.urandom(32))
+        self._masking_sessions: OrderedDict[str, MaskingSession] = OrderedDict()
         self.server = self._build_server(state_key or os.urandom(32))
 
     def _build_server(self, state_key: bytes) -> Server[Any]:
@@ -302,20 +307,69 @@ class Gateway:
             if isinstance(held, types.InputRequiredResult):
                 return held
 
+        masking = self.masking_for(caller.session)
+        rule = decision.rule
+        unmasked: dict[str, int] = {}
+        unknown_tokens = 0
+        if rule is not None and rule.unmask_args:
+            call.arguments, report = masking.unmask_arguments(call.arguments)
+            unmasked, unknown_tokens = report.replaced, report.unknown
+        outcome_fields = {"unmasked": unmasked or None, "unknown_tokens": unknown_tokens or None}
+
         started = time.perf_counter()
         try:
             result = await self._forward(call, entry)
         except (UpstreamError, RelayError) as exc:
-            audit.write("tool.failed", outcome="failed", error=str(exc), duration_ms=_elapsed_ms(started))
+            audit.write("tool.failed", outcome="failed", error=str(exc), duration_ms=_elapsed_ms(started), **outcome_fields)
             if isinstance(exc, UpstreamRejected):
-                raise MCPError.from_error_data(exc.error) from None
+                error = exc.error
+                message, _ = masking.mask_text(error.message, rule_override=rule.mask if rule else None)
+                raise MCPError(code=error.code, message=message) from None
             return error_result(f"mcp-gate: {exc}")
         if isinstance(result, types.InputRequiredResult):
             return result
-        audit.write("tool.executed", outcome="error" if result.is_error else "ok", duration_ms=_elapsed_ms(started))
-        if decision.rule is not None and decision.rule.audit == "sync":
+        try:
+            result, counts = self._masked(result, entry, rule, masking)
+        except MaskingError as exc:
+            audit.write(
+                "tool.failed",
+                outcome="failed",
+                error=f"the result could not be masked ({exc}), so it was withheld",
+                duration_ms=_elapsed_ms(started),
+                **outcome_fields,
+            )
+            return error_result("mcp-gate could not mask this result, so it was withheld. Nothing unmasked was shown.")
+        audit.write(
+            "tool.executed",
+            outcome="error" if result.is_error else "ok",
+            duration_ms=_elapsed_ms(started),
+            masked=counts or None,
+            **outcome_fields,
+        )
+        if rule is not None and rule.audit == "sync":
             await self.audit.sync()  # the rule wants the record on disk before the agent sees the result
         return result
+
+    def masking_for(self, session: str) -> MaskingSession:
+        """The masking session (and its token vault) of one MCP session; the oldest are forgotten."""
+        masking = self._masking_sessions.get(session)
+        if masking is None:
+            masking = self._masking_sessions[session] = self.masker.session(session)
+            while len(self._masking_sessions) > MAX_MASKING_SESSIONS:
+                self._masking_sessions.popitem(last=False)
+        else:
+            self._masking_sessions.move_to_end(session)
+        return masking
+
+    @staticmethod
+    def _masked(
+        result: types.CallToolResult, entry: CatalogEntry, rule: Rule | None, masking: MaskingSession
+    ) -> tuple[types.CallToolResult, dict[str, int]]:
+        wire = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        masked, counts = masking.mask_result(wire, entry.tool.output_schema, rule_override=rule.mask if rule else None)
+        if masked is wire:
+            return result, counts
+        return types.CallToolResult.model_validate(masked), counts
 
     async def _forward(self, call: Call, entry: CatalogEntry) -> types.CallToolResult | types.InputRequiredResult:
         """Run an allowed call upstream, carrying questions between the upstream and the client."""

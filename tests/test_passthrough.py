@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 EVERYTHING_UPSTREAM = {"command": str(EVERYTHING), "args": ["stdio"]}
 TIME_UPSTREAM = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
-ALLOW_ALL = [{"id": "all", "action": "allow"}]
+ALLOW_ALL = [{"id": "all", "action": "allow", "mask": False}]
+"""These tests are about the protocol, so masking is off: results must arrive byte for byte."""
 
 
 def comparable(result: types.CallToolResult) -> str:

@@ -212,7 +212,7 @@ class Broker:
                 "approval.decided", approval, approver=approver, decision=verdict, channel=via, outcome="refused", reason=problem
             )
             raise DecisionRefused(problem)
-        approval.votes.append(Vote(approver, verdict, via, self._clock(), reason, grant))
+        # Recorded before it counts: a vote the audit log does not have must not release anything.
         self.record(
             "approval.decided",
             approval,
@@ -223,20 +223,21 @@ class Broker:
             grant=grant if verdict == "approve" else None,
             outcome="recorded",
         )
+        approval.votes.append(Vote(approver, verdict, via, self._clock(), reason, grant))
         if verdict == "deny":
-            approval.decided_by = [approver]
-            self._end(approval, "denied", reason)
+            self._end(approval, "denied", reason, decided_by=[approver])
         else:
             approving = [v for v in approval.votes if v.verdict == "approve"]
             if len({v.approver for v in approving}) >= approval.quorum:
                 chosen = {v.grant for v in approving}
-                approval.grant = chosen.pop() if len(chosen) == 1 else "once"
-                if approval.grant == "ttl":
-                    approval.grant_until = self._clock() + approval.grant_ttl
-                approval.decided_by = sorted({v.approver for v in approving})
-                if approval.grant != "once":
-                    self._grants[approval.digest] = approval.id
-                self._end(approval, "approved", None)
+                grant_chosen = chosen.pop() if len(chosen) == 1 else "once"
+                self._end(
+                    approval,
+                    "approved",
+                    None,
+                    decided_by=sorted({v.approver for v in approving}),
+                    grant=grant_chosen,
+                )
             else:
                 self.store.save(approval)
         await self._tell_listeners(approval)
@@ -289,13 +290,17 @@ class Broker:
             event = self._changed[approval_id] = anyio.Event()
         return event
 
-    def _end(self, approval: Approval, state: str, reason: str | None) -> None:
-        approval.state = state  # type: ignore[assignment]
-        approval.outcome_reason = reason
-        self.store.save(approval)
-        event = self._changed.pop(approval.id, None)
-        if event is not None:
-            event.set()
+    def _end(
+        self,
+        approval: Approval,
+        state: str,
+        reason: str | None,
+        *,
+        decided_by: list[str] | None = None,
+        grant: GrantScope | None = None,
+    ) -> None:
+        """Make an approval final: the record is written first, so nothing is released unaudited."""
+        grant_until = self._clock() + approval.grant_ttl if grant == "ttl" else None
         if state == "expired":
             self.record("approval.expired", approval, reason=reason)
         else:
@@ -303,12 +308,23 @@ class Broker:
                 "approval.decided",
                 approval,
                 decision=state,
-                approver=",".join(approval.decided_by) or SYSTEM,
+                approver=",".join(decided_by or []) or SYSTEM,
                 reason=reason,
-                grant=approval.grant,
-                grant_expires=utc_timestamp(int(approval.grant_until * 1000)) if approval.grant_until else None,
+                grant=grant,
+                grant_expires=utc_timestamp(int(grant_until * 1000)) if grant_until else None,
                 outcome="final",
             )
+        approval.state = state  # type: ignore[assignment]
+        approval.outcome_reason = reason
+        approval.decided_by = decided_by or []
+        approval.grant = grant
+        approval.grant_until = grant_until
+        self.store.save(approval)
+        if grant in ("session", "ttl"):
+            self._grants[approval.digest] = approval.id
+        event = self._changed.pop(approval.id, None)
+        if event is not None:
+            event.set()
 
     async def _expire_later(self, approval_id: str) -> None:
         approval = self.store.get(approval_id)
@@ -320,7 +336,11 @@ class Broker:
             try:
                 self._end(approval, "expired", "no decision in time")
             except AuditError:
-                pass  # already logged; the approval is expired either way, which releases nothing
+                # Already logged loudly; an approval that cannot be recorded as expired still
+                # must not be decided later, so it ends anyway (which releases nothing).
+                approval.state = "expired"
+                approval.outcome_reason = "no decision in time"
+                self.store.save(approval)
             await self._tell_listeners(approval)
 
     async def _tell_listeners(self, approval: Approval) -> None:

@@ -208,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="make a new HTTP bearer token and its policy-file entry")
     token.add_argument("--principal", default="agent@example.com", help="who the token identifies")
     token.set_defaults(handler=cmd_token)
+
+    from mcp_gate.approvals.cli import register as register_approvals; register_approvals(commands)  # noqa: E702
     return parser
 
 

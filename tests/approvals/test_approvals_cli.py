@@ -16,7 +16,7 @@ from anyio import run_process
 from approvals_kit import approval_site
 from conftest import EHR, policy, write_policy
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 async def mcp_gate(*args: str, token: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:

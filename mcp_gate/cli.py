@@ -210,9 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=cmd_token)
 
     # Subcommand groups that live with their packages; imported here because they use the helpers above.
+    from mcp_gate.approvals.cli import register as register_approvals
     from mcp_gate.audit.cli import register as register_audit
     from mcp_gate.masking.cli import register as register_mask
 
+    register_approvals(commands)
     register_audit(commands)
     register_mask(commands)
     return parser

@@ -70,3 +70,14 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 Size = Annotated[int, BeforeValidator(parse_size)]
 """Bytes, written in the config as ``100MB``."""
+
+
+def human_duration(seconds: float) -> str:
+    """``9 min 32 s``, ``1 h 5 min``: how long is left, as approvers read it on a page or terminal."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"

@@ -9,9 +9,11 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_gate.approvals import ApprovalRequest, Broker, DecisionRefused, MemoryStore, SQLiteStore, Store, request_digest
+from mcp_gate.approvals import Broker, DecisionRefused, MemoryStore, SQLiteStore, Store
 from mcp_gate.audit import AuditLog
 from mcp_gate.config import ApprovalsConfig
+
+from approvals_kit import request
 
 pytestmark = pytest.mark.anyio
 
@@ -22,30 +24,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def request(**overrides: Any) -> ApprovalRequest:
-    fields: dict[str, Any] = {
-        "digest": request_digest("ehr", "export_records", {"mrns": ["MRN-1"]}, "agent@example.com", "s1"),
-        "call_id": "c1",
-        "server": "ehr",
-        "tool": "export_records",
-        "tool_title": None,
-        "arguments": {"mrns": ["MRN-1"]},
-        "requester": "agent@example.com",
-        "client": "claude-ai/1.0",
-        "session": "s1",
-        "rule_id": "export",
-        "rule_reason": "Exports leave the EHR.",
-        "justification": "monthly registry",
-        "approvers": ["alice@example.com", "bob@example.com", "agent@example.com"],
-        "quorum": 1,
-        "separate_requester": False,
-        "grants": ["once"],
-        "grant_ttl": 3600.0,
-    }
-    fields.update(overrides)
-    return ApprovalRequest(**fields)
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     try:
         anyio.run(serve, config, args.transport, args.host, args.port)
-    except (AuditError, StartupError) as exc:
+    except (AuditError, StartupError, OSError) as exc:
         print(f"mcp-gate: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -15,9 +15,11 @@ from collections import OrderedDict
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_gate.approvals.web import approval_routes
 from mcp_gate.gateway import Gateway
 from mcp_gate.identity import PRINCIPAL_SCOPE_KEY, TokenTable
 
@@ -77,31 +79,56 @@ async def _refuse(send: Send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(gateway: Gateway, *, host: str) -> ASGIApp:
-    """The ASGI app: MCP (authenticated) and a health check (not)."""
+def approval_routes_of(gateway: Gateway, base_url: str) -> list[BaseRoute]:
+    """The approval page and API (and the chat channels' callbacks) of this gateway."""
+    approvals = gateway.config.approvals
+    return approval_routes(gateway.broker, approvals.tokens, audit=gateway.audit, base_url=base_url)
 
+
+def _health_route(gateway: Gateway) -> Route:
     async def healthz(request: Request) -> JSONResponse:
         states = {name: upstream.state for name, upstream in gateway.upstreams.items()}
         healthy = all(state == "up" for state in states.values())
         return JSONResponse({"status": "ok" if healthy else "degraded", "upstreams": states})
 
+    return Route("/healthz", healthz)
+
+
+def build_app(gateway: Gateway, *, host: str, base_url: str) -> ASGIApp:
+    """The gateway's one ASGI app: MCP (agents' tokens), approvals (approvers' tokens), health."""
     app = gateway.server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         host=host,
-        custom_starlette_routes=[Route("/healthz", healthz)],
+        custom_starlette_routes=[_health_route(gateway), *approval_routes_of(gateway, base_url)],
     )
     return BearerAuth(app, TokenTable(gateway.config.identity.tokens))
 
 
-async def serve_http(gateway: Gateway, host: str, port: int) -> None:
-    """Serve until cancelled; logs the address actually bound (``--port 0`` picks a free one)."""
+def approvals_app(gateway: Gateway, base_url: str) -> ASGIApp:
+    """On stdio the agent's MCP traffic has no HTTP side; approvers still need the page and API."""
+    return Starlette(routes=[_health_route(gateway), *approval_routes_of(gateway, base_url)])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; ``port`` 0 picks a free one (read it back with ``getsockname``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(gateway, host=host), log_config=None, lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    logger.info("mcp-gate listening on http://%s:%d%s", shown, bound, MCP_PATH)
-    await server.serve(sockets=[sock])
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)  # connections queue from now on, before the server starts accepting them
+    return sock
+
+
+def address_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
+
+
+async def serve_asgi(app: ASGIApp, sock: socket.socket) -> None:
+    """Serve an ASGI app on a bound socket until cancelled."""
+    config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=False)
+    await uvicorn.Server(config).serve(sockets=[sock])

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from typing import Literal
 
+import anyio
 from mcp.server.stdio import stdio_server
 
 from mcp_gate.audit import AuditLog
 from mcp_gate.config import Config
 from mcp_gate.gateway import Gateway
-from mcp_gate.http import serve_http
+from mcp_gate.http import MCP_PATH, address_of, approvals_app, bind, build_app, serve_asgi
 
 logger = logging.getLogger("mcp_gate")
 
@@ -31,17 +33,42 @@ def open_audit(config: Config) -> AuditLog:
     return audit
 
 
+def needs_approval_page(config: Config) -> bool:
+    """On stdio, serve the approval page and API when someone could use them."""
+    channels = config.approvals.channels
+    return bool(config.approvals.tokens) or any(
+        getattr(channels, name) is not None for name in ("slack", "teams", "webhook")
+    ) or any(rule.elicitation == "url" for rule in config.rules)
+
+
 async def serve(config: Config, transport: Literal["stdio", "http"], host: str, port: int) -> None:
     """Run the gateway until the client disconnects (stdio) or the process is stopped (http)."""
+    if transport == "http":
+        sock: socket.socket | None = bind(host, port)
+    elif needs_approval_page(config):
+        listen_host, _, listen_port = config.approvals.listen.rpartition(":")
+        sock = bind(listen_host, int(listen_port))
+    else:
+        sock = None
+    page_url = None
+    if sock is not None:
+        page_url = config.approvals.url.rstrip("/") if config.approvals.url else address_of(sock)
     audit = open_audit(config)
     try:
-        gateway = Gateway(config, audit)
+        gateway = Gateway(config, audit, page_url=page_url)
         async with gateway.running():
-            if transport == "stdio":
+            if transport == "http":
+                assert sock is not None and page_url is not None
+                logger.info("mcp-gate listening on %s%s (approvals at %s/approvals)", address_of(sock), MCP_PATH, page_url)
+                await serve_asgi(build_app(gateway, host=host, base_url=page_url), sock)
+                return
+            async with anyio.create_task_group() as tg:
+                if sock is not None and page_url is not None:
+                    logger.info("approval page and API at %s/approvals", page_url)
+                    tg.start_soon(serve_asgi, approvals_app(gateway, page_url), sock)
                 logger.info("mcp-gate serving MCP on stdio (%d upstreams)", len(gateway.upstreams))
                 async with stdio_server() as (read, write):
                     await gateway.server.run(read, write, gateway.server.create_initialization_options())
-            else:
-                await serve_http(gateway, host, port)
+                tg.cancel_scope.cancel()
     finally:
         audit.close()

@@ -13,17 +13,22 @@ from urllib.parse import quote
 
 from mcp_gate.approvals.model import Approval, GrantScope
 
+CUT = "… (cut short: the approval page shows all of it)"
+NARROWEST_FIRST: tuple[GrantScope, ...] = ("once", "session", "ttl")
+
+
 def page_url(base_url: str, approval_id: str) -> str:
     """The approval page, where an approver authenticates and decides."""
     return f"{base_url.rstrip('/')}/approvals/{quote(approval_id, safe='')}"
 
 
 def truncate(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, saying how much was left out."""
+    """``text`` cut to at most ``limit`` characters, saying so when it had to be cut."""
     if len(text) <= limit:
         return text
-    note = f"… ({len(text) - limit} more characters on the approval page)"
-    return text[: max(0, limit - len(note))] + note
+    if len(CUT) >= limit:
+        return text[: limit - 1] + "…"
+    return text[: limit - len(CUT)] + CUT
 
 
 def arguments_text(approval: Approval, limit: int) -> str:
@@ -50,10 +55,7 @@ def expiry(approval: Approval) -> str:
 
 def narrowest_grant(approval: Approval) -> GrantScope:
     """The smallest release the rule allows; one-click approvals never grant more than that."""
-    for scope in ("once", "session", "ttl"):
-        if scope in approval.grants:
-            return scope  # type: ignore[return-value]
-    return "once"
+    return next((scope for scope in NARROWEST_FIRST if scope in approval.grants), "once")
 
 
 def outcome(approval: Approval) -> str:

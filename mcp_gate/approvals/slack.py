@@ -51,8 +51,19 @@ MAX_BODY = 1 << 20
 """Interactivity payloads are a few kilobytes; anything this large is not from Slack."""
 ARGUMENTS_LIMIT = 2500
 
-HEADINGS = {"pending": "Approval needed", "approved": "Approved", "denied": "Denied", "expired": "Expired", "cancelled": "Cancelled"}
-MARKS = {"approved": ":white_check_mark:", "denied": ":no_entry:", "expired": ":hourglass:", "cancelled": ":heavy_multiplication_x:"}
+HEADINGS = {
+    "pending": "Approval needed",
+    "approved": "Approved",
+    "denied": "Denied",
+    "expired": "Expired",
+    "cancelled": "Cancelled",
+}
+MARKS = {
+    "approved": ":white_check_mark:",
+    "denied": ":no_entry:",
+    "expired": ":hourglass:",
+    "cancelled": ":heavy_multiplication_x:",
+}
 
 
 def escape(text: str) -> str:
@@ -178,13 +189,18 @@ class SlackChannel:
             ("Rule", approval.rule_id),
         ]
         fields = [mrkdwn(f"*{label}*\n{escape(render.truncate(value, 300))}") for label, value in facts]
-        fields.append(mrkdwn(f"*Expires*\n<!date^{expires}^{{date_short_pretty}} at {{time}}|{render.expiry(approval)}>"))
+        fields.append(
+            mrkdwn(f"*Expires*\n<!date^{expires}^{{date_short_pretty}} at {{time}}|{render.expiry(approval)}>")
+        )
         why = approval.rule_reason or f"Rule {approval.rule_id} asks a human to decide."
         return [
             {"type": "header", "text": plain(f"{HEADINGS[approval.state]}: {render.subject(approval)}", 150)},
             {"type": "section", "fields": fields},
             {"type": "section", "text": mrkdwn(f"*Why it needs approval*\n{escape(render.truncate(why, 2000))}")},
-            {"type": "section", "text": plain(f"Justification from the agent: {approval.justification or '(none given)'}", 2000)},
+            {
+                "type": "section",
+                "text": plain(f"Justification from the agent: {approval.justification or '(none given)'}", 2000),
+            },
             {"type": "section", "text": mrkdwn("*Arguments*")},
             {
                 "type": "rich_text",
@@ -235,9 +251,8 @@ class SlackChannel:
 class SlackSignature:
     """Checks Slack's v0 request signatures, and remembers them so a captured callback cannot be replayed."""
 
-    def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, signing_secret: str) -> None:
         self._key = signing_secret.encode()
-        self._clock = clock
         self._seen: dict[str, int] = {}
 
     def problem(self, timestamp: str | None, signature: str | None, body: bytes) -> str | None:
@@ -246,7 +261,7 @@ class SlackSignature:
             return "missing signature headers"
         if not re.fullmatch(r"[0-9]{1,12}", timestamp):
             return "malformed timestamp"
-        now, sent = self._clock(), int(timestamp)
+        now, sent = time.time(), int(timestamp)
         if abs(now - sent) > SIGNATURE_WINDOW:
             return "stale timestamp"
         base = b"v0:" + timestamp.encode() + b":" + body
@@ -370,7 +385,9 @@ class SlackHook:
         except ChannelError as exc:
             logger.warning("could not open the Slack deny form: %s", exc)
             page = render.page_url(self.channel.base_url, approval.id)
-            await self.channel.tell(response_url, f"The deny form did not open ({exc}); deny on the approval page: {page}")
+            await self.channel.tell(
+                response_url, f"The deny form did not open ({exc}); deny on the approval page: {page}"
+            )
 
     def _ack(self, work: Callable[..., Awaitable[None]], *args: Any) -> Response:
         """Answer Slack now; ``work`` runs once the answer is sent."""

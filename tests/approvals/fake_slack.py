@@ -174,7 +174,14 @@ class SlackUser:
     """A person in the Slack workspace whose clicks reach the gateway as signed callbacks."""
 
     def __init__(
-        self, user_id: str, name: str, *, slack: FakeSlack, hooks_url: str, signing_secret: str, http: httpx2.AsyncClient
+        self,
+        user_id: str,
+        name: str,
+        *,
+        slack: FakeSlack,
+        hooks_url: str,
+        signing_secret: str,
+        http: httpx2.AsyncClient,
     ) -> None:
         self.user_id = user_id
         self.name = name
@@ -183,7 +190,9 @@ class SlackUser:
         self.signing_secret = signing_secret
         self.http = http
 
-    async def click(self, message: Message, action_id: str, *, blocks: list[dict[str, Any]] | None = None) -> httpx2.Response:
+    async def click(
+        self, message: Message, action_id: str, *, blocks: list[dict[str, Any]] | None = None
+    ) -> httpx2.Response:
         """Click a button on ``message`` (as it looks now, or as ``blocks`` showed it earlier)."""
         shown = Message(message.channel, message.ts, message.text, blocks) if blocks is not None else message
         button = shown.buttons()[action_id]
@@ -192,7 +201,12 @@ class SlackUser:
     async def submit(self, view: dict[str, Any], values: dict[str, str]) -> httpx2.Response:
         """Fill in a modal's inputs (block_id → text) and press its submit button."""
         state = {
-            block["block_id"]: {block["element"]["action_id"]: {"type": block["element"]["type"], "value": values.get(block["block_id"])}}
+            block["block_id"]: {
+                block["element"]["action_id"]: {
+                    "type": block["element"]["type"],
+                    "value": values.get(block["block_id"]),
+                }
+            }
             for block in view["blocks"]
             if block["type"] == "input"
         }
@@ -212,7 +226,12 @@ class SlackUser:
             "team": TEAM,
             "user": self._user(),
             "api_app_id": "A0MCPGATE",
-            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": False},
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": message.channel,
+                "is_ephemeral": False,
+            },
             "trigger_id": self.slack.issue_trigger(),
             "channel": {"id": message.channel, "name": "phi-approvals"},
             "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
@@ -298,7 +317,11 @@ def _block_problem(block: Any) -> str | None:
 
 
 def _button_problem(button: Any) -> str | None:
-    if not isinstance(button, dict) or button.get("type") != "button" or button.get("style") not in (None, "primary", "danger"):
+    if (
+        not isinstance(button, dict)
+        or button.get("type") != "button"
+        or button.get("style") not in (None, "primary", "danger")
+    ):
         return "invalid_blocks"
     if len(str(button.get("value", ""))) > LIMITS["value"]:
         return "invalid_blocks"

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import socket
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 import httpx2
 import pytest
-from channel_kit import PAGE_BASE, audit_events, export_request, listening_socket, serving
-from fake_slack import CHANNEL_ID, FakeSlack, Message, SlackUser
+from channel_kit import PAGE_BASE, audit_events, closed_port_url, export_request, listening_socket, make_broker, serving
+from fake_slack import CHANNEL_ID, FakeSlack, Message, SlackUser, sign
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from mcp_gate.approvals import Approval, Broker, ChannelError, MemoryStore
+from mcp_gate.approvals import Approval, Broker, ChannelError
 from mcp_gate.approvals.slack import APPROVE, DENY, SlackChannel, slack_routes
 from mcp_gate.audit import AuditLog
-from mcp_gate.config import ApprovalsConfig, SlackChannelConfig
+from mcp_gate.config import SlackChannelConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +43,9 @@ class World:
     audit_path: Path
 
     def user(self, user_id: str, name: str) -> SlackUser:
-        return SlackUser(user_id, name, slack=self.slack, hooks_url=self.hooks_url, signing_secret=SIGNING_SECRET, http=self.http)
+        return SlackUser(
+            user_id, name, slack=self.slack, hooks_url=self.hooks_url, signing_secret=SIGNING_SECRET, http=self.http
+        )
 
     async def ask(self, **overrides: Any) -> tuple[Approval, Message]:
         """Open an approval and post it, as the gateway's notifier does; returns the message Slack shows."""
@@ -68,15 +71,21 @@ class Clock:
 
 
 @asynccontextmanager
-async def slack_world(tmp_path: Path, *, timeout: float = 600.0, clock: Callable[[], float] = time.time) -> AsyncIterator[World]:
+async def slack_world(
+    tmp_path: Path, *, timeout: float = 600.0, clock: Callable[[], float] = time.time
+) -> AsyncIterator[World]:
     audit = AuditLog(tmp_path / "audit.jsonl")
     audit.open()
-    broker = Broker(ApprovalsConfig(timeout=timeout), MemoryStore(), audit, known_approvers=set(USERS.values()), clock=clock)
+    broker = make_broker(audit, timeout=timeout, clock=clock)
     slack = FakeSlack(BOT_TOKEN)
     slack_socket, slack.base_url = listening_socket()
     gateway_socket, gateway_url = listening_socket()
     config = SlackChannelConfig(
-        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, channel="#phi-approvals", api_url=f"{slack.base_url}/api", users=USERS
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        channel="#phi-approvals",
+        api_url=f"{slack.base_url}/api",
+        users=USERS,
     )
     try:
         async with httpx2.AsyncClient(timeout=5) as http, anyio.create_task_group() as tg:
@@ -145,7 +154,10 @@ async def test_deny_asks_for_a_reason_in_a_form_and_the_submitted_reason_denies(
         await world.slack.until(lambda: message.history)
         assert approval.state == "denied" and approval.decided_by == ["bob@example.com"]
         assert approval.outcome_reason == "Registry export is due next week, not today"
-        assert "mrkdwn::no_entry: *Denied by bob@example.com: Registry export is due next week, not today*" in message.texts()
+        assert (
+            "mrkdwn::no_entry: *Denied by bob@example.com: Registry export is due next week, not today*"
+            in message.texts()
+        )
         assert message.buttons() == {}
 
 
@@ -178,12 +190,42 @@ async def test_a_callback_not_signed_by_slack_decides_nothing(tmp_path: Path, ki
         approval, message = await world.ask()
         mallory = world.user("U0MALLORY", "mallory")
 
-        response = await mallory.send_raw(*_forged(kind, mallory, mallory.block_actions(message, message.buttons()[APPROVE])))
+        response = await mallory.send_raw(
+            *_forged(kind, mallory, mallory.block_actions(message, message.buttons()[APPROVE]))
+        )
 
         assert response.status_code == 401
         assert SIGNING_SECRET not in response.text
         assert approval.pending and approval.votes == []
         assert [(r["reason"], r["channel"], r["remote"]) for r in world.rejected()] == [(reason, "slack", "127.0.0.1")]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"payload=" + b"x" * (1 << 20), 413, "body too large"),
+        (b"payload=%7Bnot+json", 400, "malformed payload: payload is not JSON"),
+        (
+            urlencode(
+                {"payload": json.dumps({"type": "block_actions", "actions": [{"action_id": APPROVE, "value": "x"}]})}
+            ).encode(),
+            400,
+            "malformed payload: no user.id",
+        ),
+    ],
+    ids=["oversized", "not JSON", "no user"],
+)
+async def test_a_signed_body_that_is_not_a_usable_slack_payload_decides_nothing(
+    tmp_path: Path, body: bytes, status: int, reason: str
+) -> None:
+    async with slack_world(tmp_path) as world:
+        approval, _ = await world.ask()
+
+        response = await world.user("U0ALICE", "alice").send_raw(*sign(body, SIGNING_SECRET))
+
+        assert response.status_code == status
+        assert approval.pending and approval.votes == []
+        assert [r["reason"] for r in world.rejected()] == [reason]
 
 
 async def test_a_replayed_callback_is_refused_before_it_reaches_the_broker(tmp_path: Path) -> None:
@@ -251,7 +293,9 @@ async def test_a_click_on_an_already_decided_request_changes_nothing(tmp_path: P
         assert (await world.note())["text"] == "Nothing was decided: already decided (approved)."
         assert world.slack.views == [], "no deny form for a decided request"
         assert approval.state == "approved" and approval.decided_by == ["alice@example.com"]
-        assert [(r["approver"], r["reason"]) for r in world.rejected()] == [("bob@example.com", "already decided (approved)")]
+        assert [(r["approver"], r["reason"]) for r in world.rejected()] == [
+            ("bob@example.com", "already decided (approved)")
+        ]
 
 
 async def test_a_click_after_the_approval_expired_decides_nothing(tmp_path: Path) -> None:
@@ -293,13 +337,7 @@ async def test_text_from_the_agent_cannot_become_slack_markup_and_long_arguments
         assert [text for text in texts if text.startswith("plain_text:") and "<https://evil.example/approve|" in text]
         [arguments] = [text for text in texts if text.startswith("text:") and '"blob"' in text]
         assert len(arguments) <= len("text:") + 2500
-        assert arguments.endswith("more characters on the approval page)")
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/api"
+        assert arguments.endswith("… (cut short: the approval page shows all of it)")
 
 
 @pytest.mark.parametrize(
@@ -318,13 +356,17 @@ async def test_a_message_slack_did_not_take_is_a_channel_error(tmp_path: Path, b
             world.slack.error = "is_archived"
         elif breakage == "wrong token":
             channel = SlackChannel(
-                world.channel.config.model_copy(update={"bot_token": SecretStr("xoxb-revoked")}), world.http, base_url=PAGE_BASE
+                world.channel.config.model_copy(update={"bot_token": SecretStr("xoxb-revoked")}),
+                world.http,
+                base_url=PAGE_BASE,
             )
         elif breakage == "HTTP 503":
             world.slack.status = 503
         else:
             channel = SlackChannel(
-                world.channel.config.model_copy(update={"api_url": _closed_port_url()}), world.http, base_url=PAGE_BASE
+                world.channel.config.model_copy(update={"api_url": closed_port_url() + "/api"}),
+                world.http,
+                base_url=PAGE_BASE,
             )
         approval, _ = world.broker.open(export_request())
 

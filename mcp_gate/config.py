@@ -8,6 +8,8 @@ end up in a terminal scrollback or a CI log.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import getpass
 import os
 import re
@@ -285,6 +287,21 @@ class WebhookChannelConfig(StrictModel):
     secret: SecretStr
     """A Standard Webhooks secret (``whsec_…`` base64, or any string of 24+ characters)."""
     retries: int = Field(default=5, ge=0, le=20)
+
+    @field_validator("secret")
+    @classmethod
+    def _usable_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret.startswith("whsec_"):
+            try:
+                key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+            except binascii.Error:
+                raise ValueError("after `whsec_` the secret must be base64") from None
+            if len(key) < 24:
+                raise ValueError("a `whsec_` secret must decode to 24 bytes or more")
+        elif len(secret) < 24:
+            raise ValueError("use a `whsec_…` secret or a string of 24 characters or more")
+        return value
 
 
 class ChannelsConfig(StrictModel):

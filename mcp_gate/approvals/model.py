@@ -80,6 +80,12 @@ class Approval:
     """Channel name → "notified" or the reason it could not be used."""
     consumed: bool = False
     """A ``once`` grant releases one call; this marks it used."""
+    refs: dict[str, str] = field(default_factory=dict)
+    """Where channels put the request (e.g. a Slack message's channel and ts), so they can show the outcome there.
+
+    Internal: records written before this field existed load with it empty, and
+    ``public_view`` leaves it out.
+    """
 
     @property
     def pending(self) -> bool:
@@ -97,5 +103,6 @@ class Approval:
     def public_view(self) -> dict[str, Any]:
         """What the API and pages show about an approval (never raw values unless the rule allows)."""
         view = self.to_dict()
+        del view["refs"]
         view["expires_in_s"] = max(0, round(self.expires_at - time.time()))
         return view

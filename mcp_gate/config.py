@@ -65,24 +65,24 @@ def _as_list(value: Any) -> Any:
 # --------------------------------------------------------------------------- identity
 
 
-def token_sha256(value: str) -> str:
-    """A token's configured SHA-256: the plain token itself never belongs in the file."""
-    value = value.strip().lower()
-    if not _SHA256_HEX.match(value):
-        raise ValueError("must be the 64-character hex SHA-256 of the token (run `mcp-gate token`)")
-    return value
+class TokenDigest(StrictModel):
+    """A bearer token as the policy file holds it: only its SHA-256 (``mcp-gate token`` makes one)."""
 
-
-class BearerToken(StrictModel):
-    """An HTTP bearer token, stored only as its SHA-256 (``mcp-gate token`` makes one)."""
-
-    principal: str = Field(min_length=1)
     sha256: str
 
     @field_validator("sha256")
     @classmethod
     def _hex_digest(cls, value: str) -> str:
-        return token_sha256(value)
+        value = value.strip().lower()
+        if not _SHA256_HEX.match(value):
+            raise ValueError("must be the 64-character hex SHA-256 of the token (run `mcp-gate token`)")
+        return value
+
+
+class BearerToken(TokenDigest):
+    """An agent's token for the gateway's HTTP transport."""
+
+    principal: str = Field(min_length=1)
 
 
 class IdentityConfig(StrictModel):
@@ -310,16 +310,10 @@ class ChannelsConfig(StrictModel):
     webhook: WebhookChannelConfig | None = None
 
 
-class ApproverToken(StrictModel):
-    """An approver's bearer token for the approval API, page and CLI (SHA-256 only)."""
+class ApproverToken(TokenDigest):
+    """An approver's token for the approval API, page and CLI."""
 
     approver: str = Field(min_length=1)
-    sha256: str
-
-    @field_validator("sha256")
-    @classmethod
-    def _hex_digest(cls, value: str) -> str:
-        return token_sha256(value)
 
 
 class ApprovalsConfig(StrictModel):

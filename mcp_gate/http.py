@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_gate.approvals.slack import SlackChannel, slack_routes
 from mcp_gate.approvals.web import approval_routes
 from mcp_gate.gateway import Gateway
 from mcp_gate.identity import PRINCIPAL_SCOPE_KEY, TokenTable
@@ -80,9 +81,13 @@ async def _refuse(send: Send, status: int, message: str) -> None:
 
 
 def approval_routes_of(gateway: Gateway, base_url: str) -> list[BaseRoute]:
-    """The approval page and API (and the chat channels' callbacks) of this gateway."""
+    """The approval page and API, and Slack's interactivity callbacks, of this gateway."""
     approvals = gateway.config.approvals
-    return approval_routes(gateway.broker, approvals.tokens, audit=gateway.audit, base_url=base_url)
+    routes = approval_routes(gateway.broker, approvals.tokens, audit=gateway.audit, base_url=base_url)
+    slack = gateway.notifier.channels.get("slack")
+    if isinstance(slack, SlackChannel):
+        routes += slack_routes(gateway.broker, slack, gateway.audit)
+    return routes
 
 
 def _health_route(gateway: Gateway) -> Route:

@@ -10,6 +10,9 @@ from typing import Literal
 import anyio
 from mcp.server.stdio import stdio_server
 
+import httpx2
+
+from mcp_gate.approvals.configured import configured_channels
 from mcp_gate.audit import AuditLog
 from mcp_gate.config import Config
 from mcp_gate.gateway import Gateway
@@ -55,20 +58,28 @@ async def serve(config: Config, transport: Literal["stdio", "http"], host: str, 
         page_url = config.approvals.url.rstrip("/") if config.approvals.url else address_of(sock)
     audit = open_audit(config)
     try:
-        gateway = Gateway(config, audit, page_url=page_url)
-        async with gateway.running():
-            if transport == "http":
-                assert sock is not None and page_url is not None
-                logger.info("mcp-gate listening on %s%s (approvals at %s/approvals)", address_of(sock), MCP_PATH, page_url)
-                await serve_asgi(build_app(gateway, host=host, base_url=page_url), sock)
-                return
-            async with anyio.create_task_group() as tg:
-                if sock is not None and page_url is not None:
-                    logger.info("approval page and API at %s/approvals", page_url)
-                    tg.start_soon(serve_asgi, approvals_app(gateway, page_url), sock)
-                logger.info("mcp-gate serving MCP on stdio (%d upstreams)", len(gateway.upstreams))
-                async with stdio_server() as (read, write):
-                    await gateway.server.run(read, write, gateway.server.create_initialization_options())
-                tg.cancel_scope.cancel()
+        async with httpx2.AsyncClient(timeout=httpx2.Timeout(10.0)) as http:
+            channels = configured_channels(config.approvals, http, base_url=page_url) if page_url else {}
+            gateway = Gateway(config, audit, page_url=page_url, channels=channels)
+            await _serve_gateway(gateway, transport, host, sock, page_url)
     finally:
         audit.close()
+
+
+async def _serve_gateway(
+    gateway: Gateway, transport: str, host: str, sock: socket.socket | None, page_url: str | None
+) -> None:
+    async with gateway.running():
+        if transport == "http":
+            assert sock is not None and page_url is not None
+            logger.info("mcp-gate listening on %s%s (approvals at %s/approvals)", address_of(sock), MCP_PATH, page_url)
+            await serve_asgi(build_app(gateway, host=host, base_url=page_url), sock)
+            return
+        async with anyio.create_task_group() as tg:
+            if sock is not None and page_url is not None:
+                logger.info("approval page and API at %s/approvals", page_url)
+                tg.start_soon(serve_asgi, approvals_app(gateway, page_url), sock)
+            logger.info("mcp-gate serving MCP on stdio (%d upstreams)", len(gateway.upstreams))
+            async with stdio_server() as (read, write):
+                await gateway.server.run(read, write, gateway.server.create_initialization_options())
+            tg.cancel_scope.cancel()

@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict
 from typing import Any
 
 import anyio
 import anyio.abc
 
-from mcp_gate.approvals.model import TERMINAL, Approval, GrantScope, Verdict, Vote, new_approval_id
+from mcp_gate.approvals.model import TERMINAL, Approval, ApprovalRequest, GrantScope, Verdict, Vote, new_approval_id
 from mcp_gate.approvals.store import Store
 from mcp_gate.audit import AuditError, AuditLog
 from mcp_gate.audit.records import utc_timestamp
@@ -39,29 +39,6 @@ Listener = Callable[[Approval], Awaitable[None]]
 
 class DecisionRefused(Exception):
     """A decision was not accepted; the message says why and is shown to whoever tried."""
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    """Everything the broker needs to open an approval for a held call."""
-
-    digest: str
-    call_id: str
-    server: str
-    tool: str
-    tool_title: str | None
-    arguments: dict[str, Any]
-    requester: str
-    client: str | None
-    session: str
-    rule_id: str
-    rule_reason: str | None
-    justification: str | None
-    approvers: list[str] | None
-    quorum: int
-    separate_requester: bool
-    grants: list[GrantScope]
-    grant_ttl: float
 
 
 class Broker:
@@ -95,6 +72,7 @@ class Broker:
         """Expire what a previous run left pending, then time out approvals until cancelled."""
         for approval in list(self.store.pending()):
             self._end(approval, "expired", "the gateway restarted, so the call that asked for it is gone")
+            await self._tell_listeners(approval)  # e.g. take the buttons off its Slack message
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             task_status.started()
@@ -121,7 +99,7 @@ class Broker:
             id=new_approval_id(),
             created_at=now,
             expires_at=now + self.config.timeout,
-            **request.__dict__,
+            **asdict(request),
         )
         self.store.save(approval)
         self._latest[(approval.digest, approval.session)] = approval.id
@@ -206,7 +184,10 @@ class Broker:
         if approval is None:
             raise DecisionRefused(f"no approval {approval_id!r}")
         reason = (reason or "").strip() or None
+        was_pending = approval.pending
         problem = self._decision_problem(approval, approver, verdict, via, reason, grant)
+        if was_pending and not approval.pending:
+            await self._tell_listeners(approval)  # it expired just now, on this late decision
         if problem is not None:
             self.record(
                 "approval.decided", approval, approver=approver, decision=verdict, channel=via, outcome="refused", reason=problem

@@ -44,10 +44,9 @@ class Vote:
 
 
 @dataclass
-class Approval:
-    """One request for a human decision, and everything a reviewer needs to make it."""
+class ApprovalRequest:
+    """Everything a reviewer needs to decide on a held call, as the gateway hands it over."""
 
-    id: str
     digest: str
     call_id: str
     server: str
@@ -67,6 +66,13 @@ class Approval:
     separate_requester: bool
     grants: list[GrantScope]
     grant_ttl: float
+
+
+@dataclass
+class Approval(ApprovalRequest):
+    """One request for a human decision, and what has been decided about it."""
+
+    id: str
     created_at: float
     expires_at: float
     state: State = "pending"

@@ -34,7 +34,7 @@ from mcp_gate.approvals import render
 from mcp_gate.approvals.broker import Broker, DecisionRefused
 from mcp_gate.approvals.channel import ChannelError
 from mcp_gate.approvals.model import Approval, Verdict
-from mcp_gate.audit import AuditLog
+from mcp_gate.audit import AuditError, AuditLog
 from mcp_gate.config import SlackChannelConfig
 
 logger = logging.getLogger(__name__)
@@ -395,7 +395,11 @@ class SlackHook:
 
     def _reject(self, reason: str, **fields: str | None) -> None:
         logger.warning("Slack callback rejected: %s", reason)
-        self.audit.write("callback.rejected", {"channel": VIA, "reason": reason, **fields})
+        try:
+            self.audit.write("callback.rejected", {"channel": VIA, "reason": reason, **fields})
+        except AuditError:
+            # The callback is refused either way; the failure itself is already logged as critical.
+            logger.critical("could not record a rejected Slack callback (%s)", reason)
 
 
 class Refused(Exception):

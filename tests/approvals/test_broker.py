@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,11 @@ class Clock:
 
 
 @pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
+def audit(tmp_path: Path) -> Iterator[AuditLog]:
     log = AuditLog(tmp_path / "audit.jsonl")
     log.open()
-    return log
+    yield log
+    log.close()
 
 
 def broker_with(audit: AuditLog, store: Store | None = None, clock: Clock | None = None, timeout: float = 600) -> Broker:

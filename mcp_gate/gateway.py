@@ -37,7 +37,7 @@ from mcp_gate.audit import AuditError, AuditLog
 from mcp_gate.canonical import sha256_hex
 from mcp_gate.call import Call, CallAudit
 from mcp_gate.catalog import Catalog, CatalogEntry, build_catalog
-from mcp_gate.holding import ApprovalDesk, Refused
+from mcp_gate.holding import ApprovalDesk, Hold, Refused
 from mcp_gate.config import Config, Rule
 from mcp_gate.identity import Identifier
 from mcp_gate.masking import Masker, MaskingError, MaskingSession
@@ -300,7 +300,12 @@ class Gateway:
                     "mcp-gate: this call needs approval, and approvers need to know why: call it again with a "
                     "`justification` argument saying why it is needed."
                 )
-            held = await self.desk.settle(call, entry, rule, decision.rule_id, call.arguments, justification)
+            try:
+                hold = self._hold_for(call, entry, rule, decision.rule_id, justification)
+            except MaskingError as exc:
+                audit.write("tool.blocked", outcome="blocked", rule=decision.rule_id, decision="approve", reason="masking failed")
+                return error_result(f"mcp-gate could not prepare the approval request ({exc}); nothing was run.")
+            held = await self.desk.settle(call, hold)
             if isinstance(held, Refused):
                 audit.write("tool.blocked", outcome="blocked", rule=decision.rule_id, decision="approve", reason=held.reason)
                 return held.result
@@ -349,6 +354,16 @@ class Gateway:
         if rule is not None and rule.audit == "sync":
             await self.audit.sync()  # the rule wants the record on disk before the agent sees the result
         return result
+
+    def _hold_for(self, call: Call, entry: CatalogEntry, rule: Rule, rule_id: str, justification: str | None) -> Hold:
+        """The call as approvers will see it: arguments and justification masked unless the rule says raw."""
+        shown, reason = call.arguments, justification
+        if rule.show_arguments == "masked":
+            masking = self.masking_for(call.caller.session)
+            shown, _ = masking.mask_value(call.arguments, entry.tool.input_schema)
+            if justification is not None:
+                reason, _ = masking.mask_text(justification)
+        return Hold(entry, rule, rule_id, call.arguments, shown, reason)
 
     def masking_for(self, session: str) -> MaskingSession:
         """The masking session (and its token vault) of one MCP session; the oldest are forgotten."""

@@ -40,6 +40,21 @@ PROGRESS_EVERY = 5.0
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A call the policy holds for approval, as the approval desk needs it."""
+
+    entry: CatalogEntry
+    rule: Rule
+    rule_id: str
+    arguments: dict[str, Any]
+    """What the upstream will get if approved: the approval is bound to these."""
+    shown_arguments: dict[str, Any]
+    """What approvers see (masked unless the rule says otherwise)."""
+    justification: str | None
+    """The agent's reason, as approvers see it."""
+
+
+@dataclass(frozen=True)
 class Released:
     """The approval lets the call run."""
 
@@ -91,19 +106,17 @@ class ApprovalDesk:
         self._used_nonces: dict[str, float] = {}
         """Client-round nonces already answered (single use), with when, for pruning."""
 
-    async def settle(
-        self, call: Call, entry: CatalogEntry, rule: Rule, rule_id: str, arguments: dict[str, Any], justification: str | None
-    ) -> Released | Refused | types.InputRequiredResult:
+    async def settle(self, call: Call, hold: Hold) -> Released | Refused | types.InputRequiredResult:
         """Decide whether a call the policy holds may run now."""
-        caller = call.caller
-        digest = request_digest(entry.upstream, entry.tool.name, arguments, caller.principal, caller.session)
+        caller, entry, rule = call.caller, hold.entry, hold.rule
+        digest = request_digest(entry.upstream, entry.tool.name, hold.arguments, caller.principal, caller.session)
         if call.state is not None and call.state.approval is not None:
             approval = await self._take_client_answer(call, digest)
         else:
             standing = self.broker.standing_grant(digest)
             if standing is not None:
                 return Released(standing)
-            approval, created = self.broker.open(self._request(call, entry, rule, rule_id, arguments, justification, digest))
+            approval, created = self.broker.open(self._request(call, hold, digest))
             if created:
                 via = rule.via or self.notifier.default_via()
                 used = await self.notifier.ask(approval, via, client_problem=self._client_problem(call, approval, rule))
@@ -125,16 +138,8 @@ class ApprovalDesk:
         state = approval.state if approval.state != "approved" else "already used"
         return Refused(_blocked(_ended_message(approval)), f"approval {approval.id} {state}")
 
-    def _request(
-        self,
-        call: Call,
-        entry: CatalogEntry,
-        rule: Rule,
-        rule_id: str,
-        arguments: dict[str, Any],
-        justification: str | None,
-        digest: str,
-    ) -> ApprovalRequest:
+    def _request(self, call: Call, hold: Hold, digest: str) -> ApprovalRequest:
+        rule, entry = hold.rule, hold.entry
         approvers = rule.approvers
         if isinstance(approvers, str):
             approvers = [CLIENT] if approvers == CLIENT else self.config.approvals.approvers[approvers]
@@ -144,13 +149,13 @@ class ApprovalDesk:
             server=entry.upstream,
             tool=entry.tool.name,
             tool_title=entry.tool.title,
-            arguments=arguments,
+            arguments=hold.shown_arguments,
             requester=call.caller.principal,
             client=call.caller.client,
             session=call.caller.session,
-            rule_id=rule_id,
+            rule_id=hold.rule_id,
             rule_reason=rule.reason,
-            justification=justification,
+            justification=hold.justification,
             approvers=list(approvers) if approvers is not None else None,
             quorum=rule.quorum,
             separate_requester=rule.separate_requester,

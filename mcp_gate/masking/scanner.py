@@ -285,6 +285,9 @@ class Scanner:
                 if P.ID_SHAPES[entity].fullmatch(value if entity == "mbi" else compact) and check(compact):
                     return _found(entity, start, end, "pattern", f"{check.__name__} ok", "checksum", True)
         label, near = _context(text, start)
+        if label is None and (prefix := _LETTER_PREFIX.match(value)) is not None:
+            # "MRN-004211", "ACCT55501": the code carries its own label.
+            label = P.CONTEXT_TERMS.get(prefix.group().lower())
         if digits_only:
             finding = self._number(run, start, end, compact, label, near, plain=len(compact) == len(value))
             if finding is not None:
@@ -503,6 +506,7 @@ def _context(text: str, start: int) -> tuple[str | None, frozenset[str]]:
 
 
 _TOKEN = re.compile(P.DIGIT_BRANCHES["token"])
+_LETTER_PREFIX = re.compile(r"[A-Z]{2,6}(?=-?\d)")
 _EXTENSION = re.compile(r"[ \t]*(?:ext(?:ension)?\.?|x\.?|#)[ \t]*\d{1,6}\b", re.IGNORECASE)
 _IS_A_BEFORE = re.compile(rf"(?:^|(?<=[\s(\"':;,]))((?:{P.NAME_TOKEN}[ \t]+){{0,2}}{P.NAME_TOKEN})[ \t]+(?:is|was)[ \t]+an?[ \t]+\Z")
 _NAME_WORD = re.compile(rf"[{P.UPPER}{P.LOWER}][{P.UPPER}{P.LOWER}'’-]{{2,}}")

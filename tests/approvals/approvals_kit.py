@@ -21,6 +21,19 @@ from mcp_gate.config import ApprovalsConfig, ApproverToken, BearerToken, Identit
 from mcp_gate.identity import new_token
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's chromium package; Playwright drives it instead of downloading a browser of its own."""
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
 def request(**overrides: Any) -> ApprovalRequest:
     """An export of patient records waiting for approval; ``overrides`` change any field."""
     fields: dict[str, Any] = {

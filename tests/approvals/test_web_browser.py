@@ -10,21 +10,10 @@ from playwright.async_api import ConsoleMessage, Response, async_playwright, exp
 
 from mcp_gate.approvals import Approval
 
-from approvals_kit import approval_site
+from approvals_kit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, approval_site
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-"""Debian's chromium package; Playwright drives it instead of downloading a browser of its own."""
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 async def test_an_approver_signs_in_reads_the_context_approves_and_the_held_call_runs(tmp_path: Path) -> None:

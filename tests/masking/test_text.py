@@ -26,6 +26,7 @@ FOUND = [
     ("a 92-year-old woman, age 101", "a 90+-year-old woman, age 90+"),
     ("Lives at 12 N. Elm St., Apt 4B, Springfield, IL 62704-1234.", "Lives at [ADDRESS], [ADDRESS], IL [ZIP]."),
     ("MRN: 00123456. Acct #: 55-1234-88. Member ID: XYZ123456789.", "MRN: [MRN]. Acct #: [ACCOUNT]. Member ID: [HEALTH_PLAN]."),
+    ("Export MRN-004211 and ACCT55501234 today", "Export [MRN] and [ACCOUNT] today"),
     ("DL# D1234567, pacemaker serial #PM-48213-A, VIN 1HGCM82633A004352", "DL# [LICENSE], pacemaker serial #[DEVICE], VIN [VIN]"),
     ("NPI 1234567893, DEA AB1234563, MBI 1EG4-TE5-MK73", "NPI [NPI], DEA [DEA], MBI [MBI]"),
     ("Card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32.", "Card [CREDIT_CARD], IBAN [IBAN]."),

@@ -174,7 +174,7 @@ class ApprovalDesk:
 
     def _choose_prompt(self, approval: Approval, rule: Rule, call: Call) -> tuple[types.ElicitRequest | None, str | None]:
         """The prompt to send (form, unless the rule wants the page or the client only takes URLs), or why none fits."""
-        form = form_request(approval)
+        form = form_request(approval, base_url=self.page_url)
         form_problem = client_cannot_answer(call.ctx, form)
         if rule.elicitation == "form" and form_problem is None:
             return form, None

@@ -133,7 +133,7 @@ def address_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
 
 
-async def serve_asgi(app: ASGIApp, sock: socket.socket) -> None:
-    """Serve an ASGI app on a bound socket until cancelled."""
-    config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=False)
+async def serve_asgi(app: ASGIApp, sock: socket.socket, *, lifespan: bool = True) -> None:
+    """Serve an ASGI app on a bound socket until cancelled (``lifespan``: the app has startup work)."""
+    config = uvicorn.Config(app, log_config=None, lifespan="on" if lifespan else "off", access_log=False)
     await uvicorn.Server(config).serve(sockets=[sock])

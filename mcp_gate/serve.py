@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from functools import partial
 import sys
 from typing import Literal
 
@@ -37,9 +38,9 @@ def open_audit(config: Config) -> AuditLog:
 
 
 def needs_approval_page(config: Config) -> bool:
-    """On stdio, serve the approval page and API when someone could use them."""
+    """On stdio, serve the approval page and API when asked to, or when someone could use them."""
     channels = config.approvals.channels
-    return bool(config.approvals.tokens) or any(
+    return "listen" in config.approvals.model_fields_set or bool(config.approvals.tokens) or any(
         getattr(channels, name) is not None for name in ("slack", "teams", "webhook")
     ) or any(rule.elicitation == "url" for rule in config.rules)
 
@@ -78,7 +79,7 @@ async def _serve_gateway(
         async with anyio.create_task_group() as tg:
             if sock is not None and page_url is not None:
                 logger.info("approval page and API at %s/approvals", page_url)
-                tg.start_soon(serve_asgi, approvals_app(gateway, page_url), sock)
+                tg.start_soon(partial(serve_asgi, approvals_app(gateway, page_url), sock, lifespan=False))
             logger.info("mcp-gate serving MCP on stdio (%d upstreams)", len(gateway.upstreams))
             async with stdio_server() as (read, write):
                 await gateway.server.run(read, write, gateway.server.create_initialization_options())

@@ -42,7 +42,7 @@ def describe(approval: Approval, *, base_url: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def form_request(approval: Approval) -> types.ElicitRequest:
+def form_request(approval: Approval, *, base_url: str | None = None) -> types.ElicitRequest:
     """The form-mode elicitation: explicit decision, a reason, and a grant choice where the rule allows one."""
     properties: dict[str, Any] = {
         "decision": {
@@ -60,7 +60,9 @@ def form_request(approval: Approval) -> types.ElicitRequest:
             "default": "once",
         }
     schema = {"type": "object", "properties": properties, "required": ["decision"]}
-    return types.ElicitRequest(params=types.ElicitRequestFormParams(message=describe(approval), requested_schema=schema))
+    return types.ElicitRequest(
+        params=types.ElicitRequestFormParams(message=describe(approval, base_url=base_url), requested_schema=schema)
+    )
 
 
 def url_request(approval: Approval, base_url: str) -> types.ElicitRequest:

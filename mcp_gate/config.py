@@ -230,7 +230,8 @@ class Match(StrictModel):
         return value
 
 
-Channel = Literal["client", "slack", "teams", "webhook"]
+Channel = Literal["client", "slack", "teams", "webhook", "api"]
+"""``api``: no message is sent; approvers watch the approval page, API or ``mcp-gate approvals list``."""
 Grant = Literal["once", "session", "ttl"]
 
 
@@ -712,7 +713,7 @@ def _cross_checks(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
     seen: dict[str, int] = {}
     channels = config.approvals.channels
-    configured = {"client"} | {name for name in ("slack", "teams", "webhook") if getattr(channels, name) is not None}
+    configured = {"client", "api"} | {name for name in ("slack", "teams", "webhook") if getattr(channels, name) is not None}
     for index, rule in enumerate(config.rules):
         if rule.id is not None:
             if rule.id in seen:

@@ -134,7 +134,7 @@ class Gateway:
             audit,
             known_approvers=known_approvers(config),
         )
-        self.notifier = Notifier(self.broker, channels or {})
+        self.notifier = Notifier(self.broker, channels or {}, page_url=page_url)
         self.desk = ApprovalDesk(config, self.broker, self.notifier, page_url=page_url)
         self.masker = Masker.from_config(config.masking, key=os.urandom(32))
         self._masking_sessions: OrderedDict[str, MaskingSession] = OrderedDict()

@@ -117,6 +117,56 @@ async def test_every_call_is_audited_with_hashes_never_raw_arguments(tmp_path: P
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+async def test_the_agents_user_approves_over_stdio(tmp_path: Path, era: str) -> None:
+    rules = [
+        {"id": "export", "match": {"tool": "export_records"}, "action": "approve"},
+        {"id": "meds", "match": {"tool": "update_medication"}, "action": "approve"},
+        {"id": "reads", "match": {"tool": "get_*"}, "action": "allow"},
+    ]
+    path = write_policy(tmp_path, policy({"ehr": EHR}, rules))
+    asked: list[str] = []
+
+    async def the_user(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        decision = "approve" if "export_records" in params.message else "deny"
+        return types.ElicitResult(action="accept", content={"decision": decision, "reason": "checked at the desk"})
+
+    async with gateway_subprocess(path, era, elicitation_callback=the_user) as client:
+        exported = await client.call_tool("export_records", {"mrns": ["MRN-011562"]})
+        assert not exported.is_error and exported.structured_content is not None
+        assert exported.structured_content["count"] == 1
+        change = {"mrn": "MRN-011562", "medication": "levothyroxine", "dose": "100 mcg", "reason": "TSH high"}
+        refused = await client.call_tool("update_medication", change)
+        assert refused.is_error and "checked at the desk" in text_of(refused)
+        chart = await client.call_tool("get_patient", {"mrn": "MRN-011562"})
+        assert chart.structured_content is not None
+        assert chart.structured_content["medications"] == [{"name": "levothyroxine", "dose": "75 mcg daily"}]
+    assert len(asked) == 2 and all("MRN-011562" not in message for message in asked)
+
+
+def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """The README's first command: the scripted session, answered without a terminal."""
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "ehr_server.py").write_text((root / "examples" / "ehr_server.py").read_text())
+    (tmp_path / "policies.yaml").write_text((root / "policies.yaml").read_text())
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_gate", "demo"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "mcp-gate asks for approval (rule export)" in out
+    assert '"count": 1' in out  # the export ran once approved
+    assert "denied by rule 'no-deletes'" in out
+    assert "[SSN_" in out and "532-71-4408" not in out and "Maria Gonzalez" not in out
+    assert "chain intact" in out
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mcp_gate", *args], cwd=cwd, capture_output=True, text=True, timeout=60

@@ -111,6 +111,23 @@ async def test_http_gateway_needs_a_valid_token_and_knows_who_called(
     assert called[0]["session"] == called[1]["session"]
 
 
+async def test_an_approval_in_the_agents_client_over_http(tmp_path: Path, tokens: dict[str, str], era: str) -> None:
+    rules = [{"id": "export", "match": {"tool": "export_records"}, "action": "approve", "reason": "Exports leave the EHR."}]
+    asked: list[str] = []
+
+    async def the_user(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"decision": "approve"})
+
+    async with http_gateway(tmp_path, tokens, rules=rules) as url:
+        async with authorized_client(url, tokens["bob@example.com"], era, elicitation_callback=the_user) as client:
+            exported = await client.call_tool("export_records", {"mrns": ["MRN-015908"], "format": "json"})
+    assert not exported.is_error, exported
+    assert len(asked) == 1 and "bob@example.com" in asked[0] and "Exports leave the EHR." in asked[0]
+    decided = [r for r in read_audit(tmp_path) if r["event"] == "approval.decided" and r["outcome"] == "final"]
+    assert decided[0]["approver"] == "bob@example.com" and decided[0]["decision"] == "approved"
+
+
 async def test_a_session_cannot_be_continued_with_another_principals_token(
     tmp_path: Path, tokens: dict[str, str]
 ) -> None:

@@ -18,13 +18,17 @@ from mcp_gate.approvals.model import Approval
 
 logger = logging.getLogger(__name__)
 
+API = "api"
+"""The channel that sends nothing: approvers watch the approval page, API and CLI."""
+
 
 class Notifier:
     """The configured channels (Slack, Teams, webhook) and the order rules ask them in."""
 
-    def __init__(self, broker: Broker, channels: Mapping[str, Channel]) -> None:
+    def __init__(self, broker: Broker, channels: Mapping[str, Channel], *, page_url: str | None) -> None:
         self.broker = broker
         self.channels = dict(channels)
+        self.page_url = page_url
         broker.add_listener(self._finished)
 
     def default_via(self) -> list[str]:
@@ -40,6 +44,8 @@ class Notifier:
         for name in via:
             if name == CLIENT:
                 problem = client_problem
+            elif name == API:
+                problem = None if self.page_url else "the approval page and API are not served"
             elif name not in self.channels:
                 problem = "not configured"
             else:

@@ -1,7 +1,8 @@
 """What does the gateway cost per tool call?  Side by side, in one run, over stdio:
 
   direct    the demo EHR server, called without anything in between
-  mcp-gate  the same server behind ``mcp-gate run`` (allow path, audit log on)
+  mcp-gate  the same server behind ``mcp-gate run`` (allow path, audit log on, masking off)
+  +masking  the same, with PHI masking of every result on (the gateway's default)
   fastmcp   the same server behind FastMCP's proxy (``fastmcp.server.create_proxy``)
 
 Each is called sequentially with the same tool and arguments, for a small result
@@ -58,24 +59,30 @@ def fastmcp_python() -> Path | None:
     return python
 
 
-def targets(workdir: Path, with_fastmcp: bool) -> dict[str, StdioServerParameters]:
-    upstream = {"command": sys.executable, "args": [str(EHR)]}
-    policy = workdir / "policies.yaml"
+def _gateway(workdir: Path, name: str, upstream: dict[str, object], *, masking: bool) -> StdioServerParameters:
+    policy = workdir / f"{name}.yaml"
+    rule: dict[str, object] = {"id": "bench", "action": "allow"} | ({} if masking else {"mask": False})
     policy.write_text(
         json.dumps(
             {
                 "version": 1,
                 "upstreams": {"ehr": upstream},
-                "rules": [{"id": "bench", "action": "allow"}],
-                "audit": {"path": str(workdir / "audit.jsonl")},
+                "rules": [rule],
+                "audit": {"path": str(workdir / f"{name}.jsonl")},
             }
         )
     )
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_gate", "run", "-c", str(policy), "--log-level", "warning"]
+    )
+
+
+def targets(workdir: Path, with_fastmcp: bool) -> dict[str, StdioServerParameters]:
+    upstream = {"command": sys.executable, "args": [str(EHR)]}
     found = {
         "direct": StdioServerParameters(command=sys.executable, args=[str(EHR)]),
-        "mcp-gate": StdioServerParameters(
-            command=sys.executable, args=["-m", "mcp_gate", "run", "-c", str(policy), "--log-level", "warning"]
-        ),
+        "mcp-gate": _gateway(workdir, "plain", upstream, masking=False),
+        "+masking": _gateway(workdir, "masking", upstream, masking=True),
     }
     python = fastmcp_python() if with_fastmcp else None
     if python is not None:
@@ -130,7 +137,8 @@ async def main(calls: int, with_fastmcp: bool) -> None:
         print("\nmcp-gate against the others (p50):")
         for era, payload, row in summary:
             added = row["mcp-gate"].p50_ms - row["direct"].p50_ms
-            line = f"  {era} {payload:<5}: adds {added:+.3f} ms over direct"
+            masking = row["+masking"].p50_ms - row["mcp-gate"].p50_ms
+            line = f"  {era} {payload:<5}: adds {added:+.3f} ms over direct (masking {masking:+.3f} ms more)"
             if "fastmcp" in row:
                 ratio = row["fastmcp"].p50_ms / row["mcp-gate"].p50_ms
                 line += f"; FastMCP proxy p50 is {ratio:.2f}x mcp-gate's"

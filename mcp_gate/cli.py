@@ -153,10 +153,14 @@ def cmd_token(args: argparse.Namespace) -> int:
     from mcp_gate.identity import new_token
 
     token, digest = new_token()
-    print(f"token (give it to the client; it is not stored anywhere): {token}")
+    print(f"token (hand it over now; it is not stored anywhere): {token}")
     print("add to policies.yaml:")
-    print("identity:\n  tokens:")
-    print(f"    - principal: {json.dumps(args.principal)}\n      sha256: {digest}")
+    if args.approver:
+        print("approvals:\n  tokens:")
+        print(f"    - approver: {json.dumps(args.approver)}\n      sha256: {digest}")
+    else:
+        print("identity:\n  tokens:")
+        print(f"    - principal: {json.dumps(args.principal)}\n      sha256: {digest}")
     return 0
 
 
@@ -205,8 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_option(demo)
     demo.set_defaults(handler=cmd_demo)
 
-    token = commands.add_parser("token", help="make a new HTTP bearer token and its policy-file entry")
-    token.add_argument("--principal", default="agent@example.com", help="who the token identifies")
+    token = commands.add_parser("token", help="make a new bearer token and its policy-file entry")
+    who = token.add_mutually_exclusive_group()
+    who.add_argument("--principal", default="agent@example.com", help="an agent's token for the HTTP transport")
+    who.add_argument("--approver", help="an approver's token for the approval page, API and CLI")
     token.set_defaults(handler=cmd_token)
 
     # Subcommand groups that live with their packages; imported here because they use the helpers above.

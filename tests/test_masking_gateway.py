@@ -15,7 +15,7 @@ from mcp_gate.config import load_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-PLANTED = ["Maria Gonzalez", "532-71-4408", "617", "555-0142", "maria.gonzalez@example.org", "44 Elm Street", "1234567893"]
+PLANTED = ["Maria Gonzalez", "532-71-4408", "(617) 555-0142", "maria.gonzalez@example.org", "44 Elm Street", "1234567893"]
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -28,7 +28,7 @@ async def test_phi_never_reaches_the_agent_or_the_log(tmp_path: Path, era: str) 
         chart = await client.call_tool("get_patient", {"mrn": "MRN-004211"})
         export = await client.call_tool("export_records", {"mrns": ["MRN-004211"], "format": "csv"})
     seen = json.dumps(chart.model_dump(mode="json")) + json.dumps(export.model_dump(mode="json"))
-    for value in PLANTED[:2] + PLANTED[4:]:
+    for value in PLANTED:
         assert value not in seen
     assert "metformin" in seen  # clinical content is not an identifier
     executed = [r for r in read_audit(tmp_path) if r["event"] == "tool.executed"]

@@ -166,11 +166,14 @@ class ApprovalDesk:
     # ------------------------------------------------------------------ the agent's own client
 
     def _client_problem(self, call: Call, approval: Approval, rule: Rule) -> str | None:
-        """Why the agent's client cannot decide this approval, or None if it can be asked."""
-        refusal = self.broker.refusal(approval, call.caller.principal, CLIENT)
-        if refusal is not None:
-            return refusal
-        return self._choose_prompt(approval, rule, call)[1]
+        """Why the agent's client cannot be asked about this approval, or None if it can."""
+        prompt, problem = self._choose_prompt(approval, rule, call)
+        if prompt is None:
+            return problem
+        if isinstance(prompt.params, types.ElicitRequestFormParams):
+            # In a form the person at the client decides; on the page an approver signs in.
+            return self.broker.refusal(approval, call.caller.principal, CLIENT)
+        return None
 
     def _choose_prompt(self, approval: Approval, rule: Rule, call: Call) -> tuple[types.ElicitRequest | None, str | None]:
         """The prompt to send (form, unless the rule wants the page or the client only takes URLs), or why none fits."""

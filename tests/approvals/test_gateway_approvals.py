@@ -213,6 +213,35 @@ async def test_a_2026_client_cannot_replay_its_approval_answer(tmp_path: Path) -
             assert (await medications(client)).count("insulin glargine") == 1
 
 
+async def test_a_url_prompt_sends_the_user_to_the_page_where_an_approver_decides(tmp_path: Path, era: str) -> None:
+    rules = [rule("update_medication", elicitation="url", approvers=["alice@example.com"])]
+    links: list[str] = []
+    opened = anyio.Event()
+
+    def open_the_link(params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams)
+        links.append(params.url)
+        opened.set()
+        return types.ElicitResult(action="accept")
+
+    async with approving_gateway(tmp_path, rules) as site, site.client(era, open_the_link) as client:
+        results: list[types.CallToolResult] = []
+        async with anyio.create_task_group() as tg:
+
+            async def held_call() -> None:
+                results.append(await client.call_tool("update_medication", MEDICATION_CHANGE))
+
+            tg.start_soon(held_call)
+            with anyio.fail_after(15):
+                await opened.wait()
+            [link] = links
+            assert link.startswith(f"{site.url}/approvals/apr_")
+            approved = await site.decide(link.rsplit("/", 1)[1], "alice@example.com", "approve")
+            assert approved.status_code == 200, approved.text
+        assert not results[0].is_error, text_of(results[0])
+        assert "insulin glargine" in await medications(client)
+
+
 # ---------------------------------------------------------------------- hold, resume, grants, expiry
 
 

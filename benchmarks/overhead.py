@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,40 +96,47 @@ def targets(workdir: Path, with_fastmcp: bool) -> dict[str, StdioServerParameter
     return found
 
 
-async def measure(params: StdioServerParameters, mode: str, tool: str, arguments: dict, calls: int) -> Figures:
-    async with Client(params, mode=mode, cache=None) as client:
-        for _ in range(max(20, calls // 10)):  # warm up: imports, JIT-less caches, first connections
-            await client.call_tool(tool, arguments)
-        latencies = []
-        started = time.perf_counter()
+async def measure_together(
+    found: dict[str, StdioServerParameters], mode: str, tool: str, arguments: dict, calls: int
+) -> dict[str, Figures]:
+    """Call every target in turn, call after call, so machine noise falls on all of them alike."""
+    async with AsyncExitStack() as stack:
+        clients = {
+            name: await stack.enter_async_context(Client(params, mode=mode, cache=None)) for name, params in found.items()
+        }
+        for _ in range(max(20, calls // 10)):  # warm up: imports, caches, first connections
+            for client in clients.values():
+                await client.call_tool(tool, arguments)
+        latencies: dict[str, list[float]] = {name: [] for name in clients}
         for _ in range(calls):
-            t0 = time.perf_counter()
-            result = await client.call_tool(tool, arguments)
-            latencies.append(time.perf_counter() - t0)
-            assert not result.is_error, result
-        total = time.perf_counter() - started
-    latencies.sort()
-    return Figures(
-        p50_ms=statistics.median(latencies) * 1000,
-        p99_ms=latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        calls_per_s=calls / total,
-    )
+            for name, client in clients.items():
+                t0 = time.perf_counter()
+                result = await client.call_tool(tool, arguments)
+                latencies[name].append(time.perf_counter() - t0)
+                assert not result.is_error, result
+    figures = {}
+    for name, values in latencies.items():
+        values.sort()
+        figures[name] = Figures(
+            p50_ms=statistics.median(values) * 1000,
+            p99_ms=values[int(len(values) * 0.99) - 1] * 1000,
+            calls_per_s=len(values) / sum(values),
+        )
+    return figures
 
 
 async def main(calls: int, with_fastmcp: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         found = targets(Path(tmp), with_fastmcp)
-        print(f"{calls} sequential calls per cell, stdio, Python {sys.version.split()[0]}\n")
+        print(f"{calls} sequential calls per cell, targets interleaved call by call, stdio, Python {sys.version.split()[0]}\n")
         header = f"{'era':<11} {'payload':<7} {'target':<9} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}"
         print(header)
         print("-" * len(header))
         summary = []
         for era, mode in ERAS.items():
             for payload, (tool, arguments) in PAYLOADS.items():
-                row: dict[str, Figures] = {}
-                for name, params in found.items():
-                    figures = await measure(params, mode, tool, arguments, calls)
-                    row[name] = figures
+                row = await measure_together(found, mode, tool, arguments, calls)
+                for name, figures in row.items():
                     print(
                         f"{era:<11} {payload:<7} {name:<9} {figures.p50_ms:8.3f} {figures.p99_ms:8.3f} "
                         f"{figures.calls_per_s:8.0f}"

@@ -57,6 +57,15 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _check_regex(value: str) -> str:
+    """A regex that compiles, or the reason it does not."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
 def _as_list(value: Any) -> Any:
     """Let a single glob stand for a one-element list (``tool: get_*``)."""
     return [value] if isinstance(value, str) else value
@@ -189,12 +198,7 @@ class ArgCondition(StrictModel):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+        return None if value is None else _check_regex(value)
 
 
 class Match(StrictModel):
@@ -370,14 +374,6 @@ DEFAULT_RESTRICTED_ZIP3 = ("036", "059", "063", "102", "203", "556", "692", "790
 """ZIP-3 areas of 20,000 people or fewer (HHS guidance, 2000 Census): ``partial`` writes ``000``."""
 
 _ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-
-
-def _check_regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return value
 
 
 class CustomEntity(StrictModel):

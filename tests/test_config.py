@@ -129,7 +129,7 @@ def test_invalid_regex_in_an_argument_condition() -> None:
         "version: 1\n" + GOOD_UPSTREAM + "rules:\n  - match: {args: {query: {regex: '(unclosed'}}}\n    action: approve\n"
     )
     assert found == [
-        "policies.yaml:5: rules[0].match.args.query.regex: invalid regular expression: "
+        "policies.yaml:5: rules[0].match.args.query.regex: invalid regular expression '(unclosed': "
         "missing ), unterminated subpattern at position 0"
     ]
 

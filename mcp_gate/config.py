@@ -35,7 +35,6 @@ from mcp_gate.units import Duration, Size
 from mcp_gate.yamlsource import SourceError, YamlDocument, parse_yaml
 
 Action = Literal["allow", "deny", "approve"]
-StrList = list[str]
 
 UPSTREAM_KEY_ALIASES = ("upstreams", "mcpServers", "servers")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -45,10 +45,6 @@ class Decision:
     reason: str | None = None
     rule: Rule | None = None
 
-    @property
-    def by_default(self) -> bool:
-        return self.rule is None
-
 
 def _is_literal(pattern: str) -> bool:
     return not (_GLOB_CHARS & set(pattern))

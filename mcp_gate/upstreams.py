@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -423,7 +422,3 @@ def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:300]
 
-
-def merged_environment(extra: dict[str, str]) -> dict[str, str]:
-    """The environment a stdio upstream starts with: ours plus its own ``env``."""
-    return {**os.environ, **extra}

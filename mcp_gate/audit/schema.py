@@ -16,10 +16,6 @@ from typing import Any
 import jsonschema_rs
 from jsonschema import Draft202012Validator
 
-ENVELOPE = ("v", "seq", "ts", "event", "prev", "hash")
-"""Fields the writer sets itself; callers cannot pass them."""
-
-
 @cache
 def record_schema() -> dict[str, Any]:
     """The parsed ``record.schema.json``."""

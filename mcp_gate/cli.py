@@ -60,9 +60,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (AuditError, StartupError, OSError) as exc:
         print(f"mcp-gate: {exc}", file=sys.stderr)
         return 1
+    except BaseExceptionGroup as group:
+        # Task groups wrap what failed inside them; a known failure still gets its one clear line.
+        known = group.subgroup((AuditError, StartupError, OSError))
+        if known is None or known.exceptions != group.exceptions:
+            raise
+        for exc in _leaves(known):
+            print(f"mcp-gate: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
 
 
 # --------------------------------------------------------------------------- check

@@ -163,29 +163,35 @@ class Gateway:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
         """Connect every upstream (concurrently), check the catalog, serve until the block exits."""
-        async with anyio.create_task_group() as tg:
-            self._task_group = tg
-            await tg.start(self.broker.run)
-            for upstream in self.upstreams.values():
-                tg.start_soon(upstream.run)
-            slowest = max((u.config.connect_timeout for u in self.upstreams.values()), default=0.0)
-            with anyio.move_on_after(slowest + STARTUP_GRACE):
+        collision: str | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                await tg.start(self.broker.run)
                 for upstream in self.upstreams.values():
-                    await upstream.wait_first_attempt()
-            self._rebuild_catalog()
-            if self.catalog.collisions:
-                tg.cancel_scope.cancel()
-                raise StartupError(_collision_message(self.catalog.collisions))
-            down = [u.name for u in self.upstreams.values() if u.state != "up"]
-            if down:
-                logger.error("starting without upstream(s) %s; they are retried in the background", ", ".join(down))
-            self._started = True
-            try:
-                yield self
-            finally:
-                self._started = False
-                tg.cancel_scope.cancel()
-                self.broker.store.close()
+                    tg.start_soon(upstream.run)
+                slowest = max((u.config.connect_timeout for u in self.upstreams.values()), default=0.0)
+                with anyio.move_on_after(slowest + STARTUP_GRACE):
+                    for upstream in self.upstreams.values():
+                        await upstream.wait_first_attempt()
+                self._rebuild_catalog()
+                if self.catalog.collisions:
+                    collision = _collision_message(self.catalog.collisions)
+                    tg.cancel_scope.cancel()
+                else:
+                    down = [u.name for u in self.upstreams.values() if u.state != "up"]
+                    if down:
+                        logger.error("starting without upstream(s) %s; retried in the background", ", ".join(down))
+                    self._started = True
+                    try:
+                        yield self
+                    finally:
+                        self._started = False
+                        tg.cancel_scope.cancel()
+        finally:
+            self.broker.store.close()
+        if collision is not None:
+            raise StartupError(collision)
 
     async def _upstream_changed(self, upstream: Upstream) -> None:
         before = self.catalog.names_of(upstream.name)

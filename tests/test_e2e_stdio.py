@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_gate.config import load_config
 from mcp_gate.identity import TokenTable
 
-from conftest import EHR, EHR_SERVER, gateway_subprocess, policy, read_audit, write_policy
+from conftest import EHR, EHR_SERVER, FLAKY_SERVER, python_upstream, gateway_subprocess, policy, read_audit, write_policy
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -179,6 +179,17 @@ def test_a_malformed_config_stops_the_gateway_with_file_and_line(tmp_path: Path)
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.strip() == "policies.yaml:3: upstreams.ehr.timeout: not a duration; use e.g. 30s, 10m, 1h or 1h30m"
+
+
+def test_two_tools_claiming_one_name_stop_the_gateway(tmp_path: Path) -> None:
+    upstreams = {
+        "a": python_upstream(FLAKY_SERVER, "--tool", "b__echo"),
+        "a__b": python_upstream(FLAKY_SERVER),
+    }
+    write_policy(tmp_path, policy(upstreams, [{"action": "allow"}]))
+    done = run_cli("run", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "mcp-gate: tool name collision: 'a__b__echo' (a:b__echo and a__b:echo)" in done.stderr
 
 
 def test_an_unwritable_audit_log_stops_the_gateway(tmp_path: Path) -> None:

@@ -80,7 +80,10 @@ async def grow(name: str, ctx: Context) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", action="store_true")
+    parser.add_argument("--tool", action="append", default=[], help="also serve an echo tool under this name")
     args = parser.parse_args()
+    for name in args.tool:
+        mcp.add_tool(echo, name=name, description="Echo under another name.")
     if not args.http:
         mcp.run()
         return

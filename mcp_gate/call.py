@@ -10,6 +10,7 @@ from mcp.server import ServerRequestContext
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_gate.audit import AuditLog
+from mcp_gate.config import MaskOverride, Rule
 from mcp_gate.identity import Caller
 from mcp_gate.relay import CallState
 
@@ -44,6 +45,13 @@ class Call:
     state: CallState | None
     """Set when this request continues an earlier round (answers to questions)."""
     audit: CallAudit
+    rule: Rule | None = None
+    """The rule that decided the call (None: the default), once the policy has."""
+
+    @property
+    def mask(self) -> MaskOverride | None:
+        """The rule's masking override for what this call sends toward the agent."""
+        return self.rule.mask if self.rule is not None else None
 
     @property
     def modern_client(self) -> bool:

@@ -38,7 +38,7 @@ from mcp_gate.canonical import sha256_hex
 from mcp_gate.call import Call, CallAudit
 from mcp_gate.catalog import Catalog, CatalogEntry, build_catalog
 from mcp_gate.holding import ApprovalDesk, Hold, Refused
-from mcp_gate.config import Config, Rule
+from mcp_gate.config import Config, MaskOverride, Rule
 from mcp_gate.identity import Identifier
 from mcp_gate.masking import Masker, MaskingError, MaskingSession
 from mcp_gate.policy import CallFacts, Policy
@@ -53,7 +53,7 @@ from mcp_gate.relay import (
     client_cannot_answer,
     client_relay,
 )
-from mcp_gate.upstreams import Upstream, UpstreamError, UpstreamRejected
+from mcp_gate.upstreams import InputRelay, Upstream, UpstreamError, UpstreamRejected
 
 logger = logging.getLogger(__name__)
 
@@ -292,6 +292,7 @@ class Gateway:
         decision = entry.policy.decide(
             CallFacts(entry.upstream, entry.tool.name, call.arguments, caller.principal, caller.client_name)
         )
+        call.rule = decision.rule
         if first_round:
             audit.write("policy.decided", rule=decision.rule_id, decision=decision.action, reason=decision.reason)
         if decision.action == "deny":
@@ -406,7 +407,8 @@ class Gateway:
         if call.modern_client and upstream.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             return await self._start_parked(call, entry, upstream)
 
-        relay = client_relay(call.ctx)
+        masking = self.masking_for(call.caller.session)
+        relay = _masking_relay(client_relay(call.ctx), masking, call.mask)
 
         async def send(
             responses: types.InputResponses | None, upstream_state: str | None
@@ -432,7 +434,7 @@ class Gateway:
                 if refusals:
                     raise RelayError(next(iter(refusals.values())).message)
                 return types.InputRequiredResult(
-                    input_requests=result.input_requests,
+                    input_requests=_masked_questions(result.input_requests or {}, masking, call.mask),
                     request_state=CallState(call.audit.call_id, upstream_state=result.request_state).encode(),
                 )
             rounds += 1
@@ -447,7 +449,7 @@ class Gateway:
         """Run a handshake-era upstream's call in the background so a 2026 client can answer its questions."""
         assert self._task_group is not None, "the gateway is not running"
         session = call.caller.session
-        parked = self._parked.new(call.audit.call_id, session, entry.name)
+        parked = self._parked.new(call.audit.call_id, session, entry.name, mask=call.mask)
 
         async def drive() -> None:
             with parked.scope:
@@ -477,7 +479,7 @@ class Gateway:
                 if parked.pending:
                     parked.scope.deadline = anyio.current_time() + PARK_TTL
                     return types.InputRequiredResult(
-                        input_requests=parked.pending,
+                        input_requests=_masked_questions(parked.pending, self.masking_for(parked.session), parked.mask),
                         request_state=CallState(parked.call_id, parked=parked.id).encode(),
                     )
         except BaseException:
@@ -490,6 +492,44 @@ class Gateway:
             raise outcome
         assert isinstance(outcome, types.CallToolResult)
         return _strip_server_stamp(outcome)  # type: ignore[return-value]
+
+
+def _masked_question(
+    request: types.InputRequest, masking: MaskingSession, override: MaskOverride | None
+) -> types.InputRequest:
+    """A sampling request goes to the agent's model: mask its messages like any result.
+
+    Elicitation is shown to the person at the client, not the model, and passes as it is.
+    Raises ``MaskingError``; the caller refuses the question then.
+    """
+    if not isinstance(request, types.CreateMessageRequest):
+        return request
+    params = request.params.model_dump(by_alias=True, mode="json", exclude_none=True)
+    params["messages"], _ = masking.mask_value(params["messages"], rule_override=override)
+    if "systemPrompt" in params:
+        params["systemPrompt"], _ = masking.mask_text(params["systemPrompt"], rule_override=override)
+    return types.CreateMessageRequest(params=types.CreateMessageRequestParams.model_validate(params))
+
+
+def _masked_questions(
+    requests: types.InputRequests, masking: MaskingSession, override: MaskOverride | None
+) -> types.InputRequests:
+    """Each question masked; one that cannot be masked is not asked (the call fails instead)."""
+    try:
+        return {key: _masked_question(request, masking, override) for key, request in requests.items()}
+    except MaskingError as exc:
+        raise RelayError(f"a question from the tool could not be masked ({exc}), so it was not asked") from None
+
+
+def _masking_relay(relay: InputRelay, masking: MaskingSession, override: MaskOverride | None) -> InputRelay:
+    async def masked(request: types.InputRequest) -> types.InputResponse | types.ErrorData:
+        try:
+            question = _masked_question(request, masking, override)
+        except MaskingError as exc:
+            return types.ErrorData(code=types.INTERNAL_ERROR, message=f"the question could not be masked ({exc})")
+        return await relay(question)
+
+    return masked
 
 
 def _unanswerable(ctx: ServerRequestContext[Any, Any], requests: types.InputRequests) -> dict[str, types.ErrorData]:

@@ -35,6 +35,7 @@ from mcp.server import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 
+from mcp_gate.config import MaskOverride
 from mcp_gate.upstreams import InputRelay
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,8 @@ class ParkedCall:
     call_id: str
     session: str
     tool: str
+    mask: MaskOverride | None = None
+    """The deciding rule's masking override, for the questions this call asks."""
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
     outcome: types.CallToolResult | BaseException | None = None
@@ -241,8 +244,8 @@ class ParkedCalls:
     def __init__(self) -> None:
         self._calls: dict[str, ParkedCall] = {}
 
-    def new(self, call_id: str, session: str, tool: str) -> ParkedCall:
-        call = ParkedCall(id=secrets.token_urlsafe(12), call_id=call_id, session=session, tool=tool)
+    def new(self, call_id: str, session: str, tool: str, *, mask: MaskOverride | None) -> ParkedCall:
+        call = ParkedCall(id=secrets.token_urlsafe(12), call_id=call_id, session=session, tool=tool, mask=mask)
         self._calls[call.id] = call
         return call
 

@@ -10,7 +10,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from conftest import EHR, gateway_client, policy, read_audit, running_gateway, write_policy
+from conftest import EHR, EVERYTHING, gateway_client, policy, read_audit, running_gateway, write_policy
 from mcp_gate.config import load_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -97,3 +97,22 @@ async def test_masking_runs_in_process_clients_too(tmp_path: Path) -> None:
     assert result.structured_content is not None
     assert result.structured_content["patient"].startswith("[NAME_")
     assert result.structured_content["results"][0]["test"] == "INR"
+
+
+async def test_sampling_requests_reach_the_clients_model_masked(tmp_path: Path, era: str) -> None:
+    """An upstream's sampling request is read by the agent's model, so it is masked like a result."""
+    everything = {"command": str(EVERYTHING), "args": ["stdio"]}
+    path = write_policy(tmp_path, policy({"everything": everything}, [{"action": "allow"}]))
+    prompts: list[str] = []
+
+    async def model(ctx: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        prompts.append(json.dumps(params.model_dump(mode="json")))
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(text="ok"), model="test-model")
+
+    prompt = "Summarise the chart of Mr. Robert Chen, SSN 412-67-3305, phone (415) 555-0163."
+    async with gateway_client(path, era, sampling_callback=model) as client:
+        result = await client.call_tool("trigger-sampling-request", {"prompt": prompt})
+    assert not result.is_error, text_of(result)
+    [sent] = prompts
+    assert "Summarise the chart of" in sent
+    assert "412-67-3305" not in sent and "Robert Chen" not in sent and "555-0163" not in sent

@@ -21,7 +21,6 @@ from referencing import Registry
 
 from mcp_gate.policy import Policy, ToolPolicy
 
-
 JUSTIFICATION = "justification"
 JUSTIFICATION_SCHEMA = {
     "type": "string",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from phonenumbers import PhoneMetadata
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,8 +29,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from phonenumbers import PhoneMetadata
 
 from mcp_gate.units import Duration, Size
 from mcp_gate.yamlsource import SourceError, YamlDocument, parse_yaml

@@ -26,7 +26,11 @@ from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    ToolsListChanged,
+)
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -34,11 +38,11 @@ from mcp_gate import __version__
 from mcp_gate.approvals import Broker, Channel, open_store
 from mcp_gate.approvals.notifier import Notifier
 from mcp_gate.audit import AuditError, AuditLog
-from mcp_gate.canonical import sha256_hex
 from mcp_gate.call import Call, CallAudit
+from mcp_gate.canonical import sha256_hex
 from mcp_gate.catalog import Catalog, CatalogEntry, build_catalog
-from mcp_gate.holding import ApprovalDesk, Hold, Refused
 from mcp_gate.config import Config, MaskOverride, Rule
+from mcp_gate.holding import ApprovalDesk, Hold, Refused
 from mcp_gate.identity import Identifier
 from mcp_gate.masking import Masker, MaskingError, MaskingSession
 from mcp_gate.policy import CallFacts, Policy

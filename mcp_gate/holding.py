@@ -24,7 +24,14 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError, NoBackChannelError
 from mcp.shared.message import ServerMessageMetadata
 
-from mcp_gate.approvals import CLIENT, Approval, ApprovalRequest, Broker, DecisionRefused, request_digest
+from mcp_gate.approvals import (
+    CLIENT,
+    Approval,
+    ApprovalRequest,
+    Broker,
+    DecisionRefused,
+    request_digest,
+)
 from mcp_gate.approvals.notifier import Notifier
 from mcp_gate.approvals.prompt import form_request, read_answer, url_request
 from mcp_gate.call import Call

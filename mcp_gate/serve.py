@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import logging
 import socket
-from functools import partial
 import sys
+from functools import partial
 from typing import Literal
 
 import anyio
-from mcp.server.stdio import stdio_server
-
 import httpx2
 
 from mcp_gate.approvals.configured import configured_channels
 from mcp_gate.audit import AuditLog
 from mcp_gate.config import Config
 from mcp_gate.gateway import Gateway
-from mcp_gate.http import MCP_PATH, address_of, approvals_app, bind, build_app, serve_asgi
+from mcp_gate.http import (
+    MCP_PATH,
+    address_of,
+    approvals_app,
+    bind,
+    build_app,
+    serve_asgi,
+)
+from mcp_gate.stdio import stdio_streams
 
 logger = logging.getLogger("mcp_gate")
 
@@ -81,6 +87,6 @@ async def _serve_gateway(
                 logger.info("approval page and API at %s/approvals", page_url)
                 tg.start_soon(partial(serve_asgi, approvals_app(gateway, page_url), sock, lifespan=False))
             logger.info("mcp-gate serving MCP on stdio (%d upstreams)", len(gateway.upstreams))
-            async with stdio_server() as (read, write):
+            async with stdio_streams() as (read, write):
                 await gateway.server.run(read, write, gateway.server.create_initialization_options())
             tg.cancel_scope.cancel()

@@ -20,7 +20,15 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from mcp_gate.approvals.model import TERMINAL, Approval, ApprovalRequest, GrantScope, Verdict, Vote, new_approval_id
+from mcp_gate.approvals.model import (
+    TERMINAL,
+    Approval,
+    ApprovalRequest,
+    GrantScope,
+    Verdict,
+    Vote,
+    new_approval_id,
+)
 from mcp_gate.approvals.store import Store
 from mcp_gate.audit import AuditError, AuditLog
 from mcp_gate.audit.records import utc_timestamp

@@ -57,7 +57,9 @@ class OtelExport:
     def __init__(self, provider: LoggerProvider | None = None) -> None:
         if provider is None:
             # Imported here: the OTLP exporter pulls in an HTTP stack a given provider does not need.
-            from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+            from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+                OTLPLogExporter,
+            )
 
             provider = LoggerProvider()
             provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))

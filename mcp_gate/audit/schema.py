@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema_rs
 from jsonschema import Draft202012Validator
 
+
 @cache
 def record_schema() -> dict[str, Any]:
     """The parsed ``record.schema.json``."""

@@ -15,7 +15,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from mcp_gate.masking.keys import PERSON_PARENTS, identifier_entity, key_entity, normalize_key
+from mcp_gate.masking.keys import (
+    PERSON_PARENTS,
+    identifier_entity,
+    key_entity,
+    normalize_key,
+)
 from mcp_gate.masking.operators import Operators
 from mcp_gate.masking.scanner import MAX_NAMES, Finding, Scanner
 from mcp_gate.masking.schema import Schema, SchemaView

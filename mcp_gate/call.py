@@ -34,6 +34,11 @@ class CallAudit:
         self._audit.write(event, {**self._common, **fields})
 
 
+def error_result(message: str) -> types.CallToolResult:
+    """A tool result the agent reads as a failure, with a message it can act on."""
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
 @dataclass(eq=False)
 class Call:
     """One ``tools/call`` as it moves through the pipeline."""

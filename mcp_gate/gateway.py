@@ -38,7 +38,7 @@ from mcp_gate import __version__
 from mcp_gate.approvals import Broker, Channel, open_store
 from mcp_gate.approvals.notifier import Notifier
 from mcp_gate.audit import AuditError, AuditLog
-from mcp_gate.call import Call, CallAudit
+from mcp_gate.call import Call, CallAudit, error_result
 from mcp_gate.canonical import sha256_hex
 from mcp_gate.catalog import Catalog, CatalogEntry, build_catalog
 from mcp_gate.config import Config, MaskOverride, Rule
@@ -66,19 +66,14 @@ INSTRUCTIONS = (
     "a refused call says why. Do not retry a denied call with different wording."
 )
 STARTUP_GRACE = 5.0
+"""Extra time, beyond the slowest upstream's connect timeout, to wait for start-up."""
 MAX_MASKING_SESSIONS = 1024
 DEFAULT_APPROVAL = Rule(action="approve")
 """The approval settings of calls no rule matched when ``default: approve``."""
-"""Extra time, beyond the slowest upstream's connect timeout, to wait for start-up."""
 
 
 class StartupError(Exception):
     """The gateway cannot start as configured (for example, two tools would share a name)."""
-
-
-def error_result(message: str) -> types.CallToolResult:
-    """A tool result the agent reads as a failure, with a message it can act on."""
-    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
 
 
 def _strip_server_stamp(result: types.Result) -> types.Result:
@@ -339,13 +334,13 @@ class Gateway:
             audit.write("tool.failed", outcome="failed", error=str(exc), duration_ms=_elapsed_ms(started), **outcome_fields)
             if isinstance(exc, UpstreamRejected):
                 error = exc.error
-                message, _ = masking.mask_text(error.message, rule_override=rule.mask if rule else None)
+                message, _ = masking.mask_text(error.message, rule_override=call.mask)
                 raise MCPError(code=error.code, message=message) from None
             return error_result(f"mcp-gate: {exc}")
         if isinstance(result, types.InputRequiredResult):
             return result
         try:
-            result, counts = self._masked(result, entry, rule, masking)
+            result, counts = self._masked(result, entry, call.mask, masking)
         except MaskingError as exc:
             audit.write(
                 "tool.failed",
@@ -389,10 +384,10 @@ class Gateway:
 
     @staticmethod
     def _masked(
-        result: types.CallToolResult, entry: CatalogEntry, rule: Rule | None, masking: MaskingSession
+        result: types.CallToolResult, entry: CatalogEntry, override: MaskOverride | None, masking: MaskingSession
     ) -> tuple[types.CallToolResult, dict[str, int]]:
         wire = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        masked, counts = masking.mask_result(wire, entry.tool.output_schema, rule_override=rule.mask if rule else None)
+        masked, counts = masking.mask_result(wire, entry.tool.output_schema, rule_override=override)
         if masked is wire:
             return result, counts
         return types.CallToolResult.model_validate(masked), counts
@@ -453,7 +448,7 @@ class Gateway:
         """Run a handshake-era upstream's call in the background so a 2026 client can answer its questions."""
         assert self._task_group is not None, "the gateway is not running"
         session = call.caller.session
-        parked = self._parked.new(call.audit.call_id, session, entry.name, mask=call.mask)
+        parked = self._parked.new(call.audit.call_id, session, mask=call.mask)
 
         async def drive() -> None:
             with parked.scope:

@@ -34,7 +34,7 @@ from mcp_gate.approvals import (
 )
 from mcp_gate.approvals.notifier import Notifier
 from mcp_gate.approvals.prompt import form_request, read_answer, url_request
-from mcp_gate.call import Call
+from mcp_gate.call import Call, error_result
 from mcp_gate.catalog import CatalogEntry
 from mcp_gate.config import Config, Rule
 from mcp_gate.relay import PARK_TTL, CallState, client_cannot_answer
@@ -98,10 +98,6 @@ def _pending_message(approval: Approval) -> str:
     )
 
 
-def _blocked(message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
-
-
 class ApprovalDesk:
     """The gateway's side of approvals: everything that needs the call's MCP context."""
 
@@ -139,11 +135,11 @@ class ApprovalDesk:
 
     def _verdict(self, approval: Approval) -> Released | Refused:
         if approval.pending:
-            return Refused(_blocked(_pending_message(approval)), f"approval {approval.id} pending")
+            return Refused(error_result(_pending_message(approval)), f"approval {approval.id} pending")
         if approval.state == "approved" and self.broker.consume(approval):
             return Released(approval)
         state = approval.state if approval.state != "approved" else "already used"
-        return Refused(_blocked(_ended_message(approval)), f"approval {approval.id} {state}")
+        return Refused(error_result(_ended_message(approval)), f"approval {approval.id} {state}")
 
     def _request(self, call: Call, hold: Hold, digest: str) -> ApprovalRequest:
         rule, entry = hold.rule, hold.entry

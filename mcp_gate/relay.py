@@ -169,7 +169,6 @@ class ParkedCall:
     id: str
     call_id: str
     session: str
-    tool: str
     mask: MaskOverride | None = None
     """The deciding rule's masking override, for the questions this call asks."""
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -244,8 +243,8 @@ class ParkedCalls:
     def __init__(self) -> None:
         self._calls: dict[str, ParkedCall] = {}
 
-    def new(self, call_id: str, session: str, tool: str, *, mask: MaskOverride | None) -> ParkedCall:
-        call = ParkedCall(id=secrets.token_urlsafe(12), call_id=call_id, session=session, tool=tool, mask=mask)
+    def new(self, call_id: str, session: str, *, mask: MaskOverride | None) -> ParkedCall:
+        call = ParkedCall(id=secrets.token_urlsafe(12), call_id=call_id, session=session, mask=mask)
         self._calls[call.id] = call
         return call
 

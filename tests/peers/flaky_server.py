@@ -5,7 +5,7 @@ client cancelled it), ``crash`` (the process dies mid-call),
 ``grow`` (adds a tool and announces ``tools/list_changed``), ``fail`` (raises, so
 the result has ``isError``).  With
 ``--http`` it serves streamable HTTP on a free port and prints
-``listening on PORT`` to stderr once it accepts connections.
+``listening on PORT`` to stderr once connections to it queue.
 """
 
 from __future__ import annotations
@@ -89,18 +89,10 @@ def main() -> None:
         return
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = mcp.streamable_http_app()
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-
-    async def serve() -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve, [sock])
-            while not server.started:
-                await anyio.sleep(0.01)
-            print(f"listening on {port}", file=sys.stderr, flush=True)
-
-    anyio.run(serve)
+    sock.listen()  # from here connections wait in the backlog until the server takes them
+    print(f"listening on {sock.getsockname()[1]}", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn.Config(mcp.streamable_http_app(), log_config=None, lifespan="on"))
+    anyio.run(server.serve, [sock])
 
 
 if __name__ == "__main__":

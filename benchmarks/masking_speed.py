@@ -21,6 +21,7 @@ from presidio_side import phi_corpus
 
 from mcp_gate.config import MaskingConfig
 from mcp_gate.masking import Masker
+from mcp_gate.masking import patterns as P
 
 KEY = b"benchmark-key-benchmark-key-0000"
 
@@ -33,6 +34,14 @@ def best_of(runs: int, work: object) -> float:
         work()  # type: ignore[operator]
         laps.append(time.perf_counter() - start)
     return min(laps)
+
+
+def regex_passes(text: str) -> None:
+    """Only the scanner's regex passes over the text, with no check, no replacement:
+    the most any scanner built on Python's ``re`` this way can do."""
+    for pattern in (P.DIGIT_SCAN, P.CAPS_SCAN, P.HEX_SCAN):
+        for _ in pattern.finditer(text):
+            pass
 
 
 def main() -> None:
@@ -50,6 +59,7 @@ def main() -> None:
     density = sum(masker.session("count").mask_text(text)[1].values()) / (text_bytes / 1000)
     text_s = best_of(3, lambda: masker.session("bench").mask_text(text))
     json_s = best_of(3, lambda: masker.session("bench").mask_value(records))
+    floor_s = best_of(3, lambda: regex_passes(text))
     small = {"content": [{"type": "text", "text": phi_corpus.free_text(4096, seed=7)}]}
     session = masker.session("bench")
     laps = []
@@ -63,6 +73,7 @@ def main() -> None:
     ours = {"text": text_bytes / text_s / 1e6, "json": json_bytes / json_s / 1e6}
     print(f"input      text {text_bytes / 1e6:.2f} MB ({density:.1f} masked entities per KB), json {json_bytes / 1e6:.2f} MB of {len(records)} records")
     print(f"mcp-gate   text {ours['text']:8.2f} MB/s   json {ours['json']:8.2f} MB/s   4 KB result p50 {p50 * 1e3:.3f} ms (p99 {p99 * 1e3:.3f} ms)")
+    print(f"re alone   text {text_bytes / floor_s / 1e6:8.2f} MB/s   (the scanner's digit, capital and separator passes, no checks, no replacing)")
 
     if args.no_presidio:
         return

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcp_gate import __version__
+from mcp_gate.approvals import render
 from mcp_gate.approvals.model import Approval, Vote
 from mcp_gate.units import human_duration
 
@@ -28,11 +29,6 @@ STATE_LABELS = {
     "denied": "Denied",
     "expired": "Expired",
     "cancelled": "Cancelled",
-}
-GRANT_LABELS = {
-    "once": "Just this one call",
-    "session": "This call for the rest of the agent's session",
-    "ttl": "This call for {ttl}",
 }
 
 
@@ -252,7 +248,7 @@ def _at(vote: Vote | None) -> str:
 def _grant_text(approval: Approval) -> str:
     if approval.grant == "ttl" and approval.grant_until is not None:
         return f"this call until {_utc(approval.grant_until)}"
-    return GRANT_LABELS.get(approval.grant or "once", "").format(ttl=human_duration(approval.grant_ttl)).lower()
+    return render.grant_label(approval, approval.grant or "once").lower()
 
 
 def _time(ts: float) -> str:
@@ -356,7 +352,7 @@ def _grant_choice(approval: Approval) -> str:
         return f'<input type="hidden" name="grant" value="{esc(only)}">'
     options = "".join(
         f'<label class="choice"><input type="radio" name="grant" value="{esc(grant)}"{" checked" if i == 0 else ""}> '
-        f"{esc(GRANT_LABELS[grant].format(ttl=human_duration(approval.grant_ttl)))}</label>"
+        f"{esc(render.grant_label(approval, grant))}</label>"
         for i, grant in enumerate(approval.grants)
     )
     return f'<fieldset class="grants"><legend>If approved, allow</legend>{options}</fieldset>'

@@ -12,9 +12,15 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from mcp_gate.approvals.model import Approval, GrantScope
+from mcp_gate.units import human_duration
 
 CUT = "… (cut short: the approval page shows all of it)"
 NARROWEST_FIRST: tuple[GrantScope, ...] = ("once", "session", "ttl")
+GRANT_LABELS: dict[GrantScope, str] = {
+    "once": "Just this one call",
+    "session": "This call for the rest of the agent's session",
+    "ttl": "This call for {ttl}",
+}
 
 
 def page_url(base_url: str, approval_id: str) -> str:
@@ -53,9 +59,14 @@ def expiry(approval: Approval) -> str:
     return f"{utc(approval.expires_at)} ({minutes} min after it was asked)"
 
 
-def narrowest_grant(approval: Approval) -> GrantScope:
-    """The smallest release the rule allows; one-click approvals never grant more than that."""
-    return next((scope for scope in NARROWEST_FIRST if scope in approval.grants), "once")
+def grants_narrowest_first(approval: Approval) -> list[GrantScope]:
+    """The releases the rule lets an approver choose, the smallest first."""
+    return [scope for scope in NARROWEST_FIRST if scope in approval.grants] or ["once"]
+
+
+def grant_label(approval: Approval, grant: GrantScope) -> str:
+    """What approving with ``grant`` allows, e.g. ``This call for 30 min``."""
+    return GRANT_LABELS[grant].format(ttl=human_duration(approval.grant_ttl))
 
 
 def outcome(approval: Approval) -> str:

@@ -33,14 +33,20 @@ from starlette.routing import Route
 from mcp_gate.approvals import render
 from mcp_gate.approvals.broker import Broker, DecisionRefused
 from mcp_gate.approvals.channel import ChannelError
-from mcp_gate.approvals.model import Approval, Verdict
+from mcp_gate.approvals.model import Approval, GrantScope, Verdict
 from mcp_gate.audit import AuditError, AuditLog
 from mcp_gate.config import SlackChannelConfig
+from mcp_gate.units import human_duration
 
 logger = logging.getLogger(__name__)
 
 VIA = "slack"
 APPROVE = "mcp_gate_approve"
+APPROVE_SESSION = "mcp_gate_approve_session"
+APPROVE_TTL = "mcp_gate_approve_ttl"
+GRANT_OF_ACTION: dict[str, GrantScope] = {APPROVE: "once", APPROVE_SESSION: "session", APPROVE_TTL: "ttl"}
+"""One Approve button per release the rule allows; the button says which, its value is only the approval id."""
+BUTTON_LABELS: dict[GrantScope, str] = {"once": "Approve", "session": "Approve for the session", "ttl": "Approve for {ttl}"}
 DENY = "mcp_gate_deny"
 DENY_VIEW = "mcp_gate_deny_reason"
 REASON = "reason"
@@ -133,26 +139,34 @@ class SlackChannel:
     # ------------------------------------------------------------------ what approvers see
 
     def request_blocks(self, approval: Approval) -> list[dict[str, Any]]:
-        """The request with everything needed to decide, and the two buttons."""
-        grant = render.narrowest_grant(approval)
-        confirm_text = f"Run {render.subject(approval)} for {approval.requester} (grant: {grant})?"
-        approve = {
+        """The request with everything needed to decide, an Approve button per allowed grant, and Deny."""
+        grants = render.grants_narrowest_first(approval)
+        approve = [self._approve_button(approval, grant, primary=grant == grants[0]) for grant in grants]
+        deny = {"type": "button", "action_id": DENY, "text": plain("Deny…"), "style": "danger", "value": approval.id}
+        actions = {"type": "actions", "block_id": "mcp_gate_decision", "elements": [*approve, deny]}
+        return [*self._context(approval), self._link(approval), actions]
+
+    def _approve_button(self, approval: Approval, grant: GrantScope, *, primary: bool) -> dict[str, Any]:
+        """An Approve button for one grant, with a confirmation that says what it releases."""
+        action_id = next(action for action, scope in GRANT_OF_ACTION.items() if scope == grant)
+        label = BUTTON_LABELS[grant].format(ttl=human_duration(approval.grant_ttl))
+        confirm_text = f"Run {render.subject(approval)} for {approval.requester}. {render.grant_label(approval, grant)}."
+        button: dict[str, Any] = {
             "type": "button",
-            "action_id": APPROVE,
-            "text": plain("Approve"),
-            "style": "primary",
+            "action_id": action_id,
+            "text": plain(label, 75),
             "value": approval.id,
             "confirm": {
                 "title": plain("Approve this call?", 100),
                 "text": plain(confirm_text, 300),
-                "confirm": plain("Approve"),
+                "confirm": plain(label, 30),
                 "deny": plain("Back"),
                 "style": "primary",
             },
         }
-        deny = {"type": "button", "action_id": DENY, "text": plain("Deny…"), "style": "danger", "value": approval.id}
-        actions = {"type": "actions", "block_id": "mcp_gate_decision", "elements": [approve, deny]}
-        return [*self._context(approval), self._link(approval), actions]
+        if primary:  # the smallest release is the one Slack highlights
+            button["style"] = "primary"
+        return button
 
     def outcome_blocks(self, approval: Approval) -> list[dict[str, Any]]:
         """The same context, the outcome instead of the buttons."""
@@ -318,7 +332,7 @@ class SlackHook:
         actions = payload.get("actions")
         action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
         action_id = action.get("action_id")
-        if action_id not in (APPROVE, DENY):
+        if action_id not in GRANT_OF_ACTION and action_id != DENY:
             return Response(status_code=200)
         approval_id, user_id = _dig(action, "value"), _dig(payload, "user", "id")
         response_url = _dig(payload, "response_url")
@@ -327,9 +341,10 @@ class SlackHook:
         except Refused as refused:
             self._reject(str(refused), approval_id=approval_id, approver=refused.approver, slack_user=user_id)
             return self._ack(self.channel.tell, response_url, f"Nothing was decided: {refused}.")
-        if action_id == APPROVE:
-            return self._ack(self._decide, approval_id, approver, "approve", None, user_id, response_url)
-        return self._ack(self._ask_reason, _dig(payload, "trigger_id"), approval, response_url)
+        if action_id == DENY:
+            return self._ack(self._ask_reason, _dig(payload, "trigger_id"), approval, response_url)
+        grant = GRANT_OF_ACTION[action_id]
+        return self._ack(self._decide, approval_id, approver, "approve", None, user_id, response_url, grant)
 
     def _submitted(self, payload: dict[str, Any]) -> Response:
         view = payload["view"]
@@ -347,7 +362,7 @@ class SlackHook:
             return _form_error(f"Nothing was decided: {refused}.")
         if not reason:
             return _form_error("A denial needs a reason.")
-        return self._ack(self._decide, approval_id, approver, "deny", reason, user_id, response_url)
+        return self._ack(self._decide, approval_id, approver, "deny", reason, user_id, response_url, "once")
 
     def _check(self, user_id: str, approval_id: str) -> tuple[str, Approval]:
         """The approver a click acts as and the approval it is for; the broker checks again when deciding."""
@@ -365,10 +380,15 @@ class SlackHook:
         return approver, approval
 
     async def _decide(
-        self, approval_id: str, approver: str, verdict: Verdict, reason: str | None, user_id: str, response_url: str
+        self,
+        approval_id: str,
+        approver: str,
+        verdict: Verdict,
+        reason: str | None,
+        user_id: str,
+        response_url: str,
+        grant: GrantScope,
     ) -> None:
-        approval = self.broker.get(approval_id)
-        grant = render.narrowest_grant(approval) if approval is not None else "once"
         try:
             approval = await self.broker.decide(approval_id, approver, verdict, via=VIA, reason=reason, grant=grant)
         except DecisionRefused as exc:

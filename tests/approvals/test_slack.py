@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from mcp_gate.approvals import Approval, Broker, ChannelError
-from mcp_gate.approvals.slack import APPROVE, DENY, SlackChannel, slack_routes
+from mcp_gate.approvals.slack import APPROVE, APPROVE_SESSION, APPROVE_TTL, DENY, SlackChannel, slack_routes
 from mcp_gate.audit import AuditLog
 from mcp_gate.config import SlackChannelConfig
 
@@ -133,6 +133,43 @@ async def test_the_message_shows_the_request_and_an_approve_click_decides_it(tmp
         assert message.buttons() == {}
         assert "mrkdwn::white_check_mark: *Approved by alice@example.com for this call only*" in message.texts()
         assert world.rejected() == []
+
+
+async def test_each_grant_the_rule_allows_has_its_own_button_and_the_clicked_one_is_granted(tmp_path: Path) -> None:
+    async with slack_world(tmp_path) as world:
+        approval, message = await world.ask(grants=["once", "session", "ttl"], grant_ttl=1800.0)
+        buttons = message.buttons()
+        assert list(buttons) == [APPROVE, APPROVE_SESSION, APPROVE_TTL, DENY]
+        assert [buttons[a]["text"]["text"] for a in (APPROVE, APPROVE_SESSION, APPROVE_TTL)] == [
+            "Approve",
+            "Approve for the session",
+            "Approve for 30 min",
+        ]
+        assert [b.get("style") for b in buttons.values()] == ["primary", None, None, "danger"]
+        assert "This call for the rest of the agent's session." in buttons[APPROVE_SESSION]["confirm"]["text"]["text"]
+
+        await world.user("U0ALICE", "alice").click(message, APPROVE_SESSION)
+
+        await world.slack.until(lambda: message.history)
+        assert approval.state == "approved" and approval.grant == "session"
+        assert world.broker.standing_grant(approval.digest) is approval
+        assert "mrkdwn::white_check_mark: *Approved by alice@example.com for the rest of the session*" in message.texts()
+
+
+async def test_a_click_for_a_grant_the_rule_does_not_allow_decides_nothing(tmp_path: Path) -> None:
+    async with slack_world(tmp_path) as world:
+        approval, message = await world.ask()  # grants: once
+        assert APPROVE_SESSION not in message.buttons()
+        alice = world.user("U0ALICE", "alice")
+        forged = {**message.buttons()[APPROVE], "action_id": APPROVE_SESSION}
+
+        assert (await alice.send(alice.block_actions(message, forged))).status_code == 200
+
+        assert (await world.note())["text"] == "Nothing was decided: this rule allows granting once, not session."
+        assert approval.pending and approval.votes == []
+        assert [(r["approver"], r["reason"]) for r in world.rejected()] == [
+            ("alice@example.com", "this rule allows granting once, not session")
+        ]
 
 
 async def test_deny_asks_for_a_reason_in_a_form_and_the_submitted_reason_denies(tmp_path: Path) -> None:

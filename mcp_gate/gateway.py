@@ -45,6 +45,7 @@ from mcp_gate.config import Config, MaskOverride, Rule
 from mcp_gate.holding import ApprovalDesk, Hold, Refused
 from mcp_gate.identity import Identifier
 from mcp_gate.masking import Masker, MaskingError, MaskingSession
+from mcp_gate.metrics import Metrics
 from mcp_gate.policy import CallFacts, Policy
 from mcp_gate.relay import (
     MAX_INPUT_ROUNDS,
@@ -138,6 +139,8 @@ class Gateway:
         self.masker = Masker.from_config(config.masking, key=os.urandom(32))
         self._masking_sessions: OrderedDict[str, MaskingSession] = OrderedDict()
         self.server = self._build_server(state_key or os.urandom(32))
+        self.metrics = Metrics(self.upstream_states, lambda: len(list(self.broker.store.pending())))
+        audit.add_export(self.metrics)
 
     def _build_server(self, state_key: bytes) -> Server[Any]:
         server = _GatewayServer(
@@ -191,6 +194,10 @@ class Gateway:
             self.broker.store.close()
         if collision is not None:
             raise StartupError(collision)
+
+    def upstream_states(self) -> dict[str, str]:
+        """Each upstream's state: ``starting``, ``up`` or ``down``."""
+        return {name: upstream.state for name, upstream in self.upstreams.items()}
 
     async def _upstream_changed(self, upstream: Upstream) -> None:
         before = self.catalog.names_of(upstream.name)

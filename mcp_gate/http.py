@@ -1,4 +1,4 @@
-"""The gateway's HTTP face: streamable-HTTP MCP at ``/mcp`` behind bearer tokens, and ``/healthz``.
+"""The gateway's HTTP face: streamable-HTTP MCP at ``/mcp`` behind bearer tokens, ``/healthz`` and ``/metrics``.
 
 Every request to ``/mcp`` must present a configured bearer token; the principal it
 maps to rides the ASGI scope into the MCP handlers.  A session started by one
@@ -15,7 +15,7 @@ from collections import OrderedDict
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +23,7 @@ from mcp_gate.approvals.slack import SlackChannel, slack_routes
 from mcp_gate.approvals.web import approval_routes
 from mcp_gate.gateway import Gateway
 from mcp_gate.identity import PRINCIPAL_SCOPE_KEY, TokenTable
+from mcp_gate.metrics import CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -90,28 +91,33 @@ def approval_routes_of(gateway: Gateway, base_url: str) -> list[BaseRoute]:
     return routes
 
 
-def _health_route(gateway: Gateway) -> Route:
+def _operator_routes(gateway: Gateway) -> list[BaseRoute]:
+    """Health and metrics for ops: no token, no PHI (keep them reachable by ops tooling only)."""
+
     async def healthz(request: Request) -> JSONResponse:
-        states = {name: upstream.state for name, upstream in gateway.upstreams.items()}
+        states = gateway.upstream_states()
         healthy = all(state == "up" for state in states.values())
         return JSONResponse({"status": "ok" if healthy else "degraded", "upstreams": states})
 
-    return Route("/healthz", healthz)
+    async def metrics(request: Request) -> Response:
+        return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return [Route("/healthz", healthz), Route("/metrics", metrics)]
 
 
 def build_app(gateway: Gateway, *, host: str, base_url: str) -> ASGIApp:
-    """The gateway's one ASGI app: MCP (agents' tokens), approvals (approvers' tokens), health."""
+    """The gateway's one ASGI app: MCP (agents' tokens), approvals (approvers' tokens), health and metrics."""
     app = gateway.server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         host=host,
-        custom_starlette_routes=[_health_route(gateway), *approval_routes_of(gateway, base_url)],
+        custom_starlette_routes=[*_operator_routes(gateway), *approval_routes_of(gateway, base_url)],
     )
     return BearerAuth(app, TokenTable(gateway.config.identity.tokens))
 
 
 def approvals_app(gateway: Gateway, base_url: str) -> ASGIApp:
     """On stdio the agent's MCP traffic has no HTTP side; approvers still need the page and API."""
-    return Starlette(routes=[_health_route(gateway), *approval_routes_of(gateway, base_url)])
+    return Starlette(routes=[*_operator_routes(gateway), *approval_routes_of(gateway, base_url)])
 
 
 def bind(host: str, port: int) -> socket.socket:

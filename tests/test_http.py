@@ -19,6 +19,8 @@ from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_gate.identity import new_token, token_digest
 
@@ -67,11 +69,15 @@ def tokens() -> dict[str, str]:
 
 @asynccontextmanager
 async def http_gateway(
-    tmp_path: Path, tokens: dict[str, str], upstreams: dict[str, object] | None = None, rules: list[object] | None = None
+    tmp_path: Path,
+    tokens: dict[str, str],
+    upstreams: dict[str, object] | None = None,
+    rules: list[object] | None = None,
+    **top: Any,
 ) -> AsyncIterator[str]:
     identity = {"tokens": [{"principal": p, "sha256": token_digest(t)} for p, t in tokens.items()]}
     rules = rules or [{"id": "reads", "match": {"tool": "get_*"}, "action": "allow"}]
-    path = write_policy(tmp_path, policy(upstreams or {"ehr": EHR}, rules, identity=identity))
+    path = write_policy(tmp_path, policy(upstreams or {"ehr": EHR}, rules, identity=identity, **top))
     args = [sys.executable, "-m", "mcp_gate", "run", "-c", str(path), "--transport", "http", "--port", "0"]
     async with process_announcing(args, r"listening on (http://\S+/mcp)") as announced:
         yield announced.group(1)
@@ -126,6 +132,90 @@ async def test_an_approval_in_the_agents_client_over_http(tmp_path: Path, tokens
     assert len(asked) == 1 and "bob@example.com" in asked[0] and "Exports leave the EHR." in asked[0]
     decided = [r for r in read_audit(tmp_path) if r["event"] == "approval.decided" and r["outcome"] == "final"]
     assert decided[0]["approver"] == "bob@example.com" and decided[0]["decision"] == "approved"
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(http: httpx2.AsyncClient, base: str) -> tuple[str, Samples]:
+    """``GET /metrics`` as Prometheus would (no token): the text and each sample's value by name and labels."""
+    response = await http.get(f"{base}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
+    samples = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    return response.text, samples
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:
+    """One metric's values keyed by one of its labels."""
+    return {dict(labels)[label]: value for (found, labels), value in samples.items() if found == name}
+
+
+async def test_metrics_count_what_the_audit_log_records(tmp_path: Path, tokens: dict[str, str], era: str) -> None:
+    approver_token = new_token()[0]
+    rules = [
+        {"id": "reads", "match": {"tool": "get_*"}, "action": "allow"},
+        {"id": "no-deletes", "match": {"tool": "delete_patient"}, "action": "deny"},
+        {"id": "export", "match": {"tool": "export_records"}, "action": "approve", "via": ["api"]},
+    ]
+    approvals = {"hold": "100ms", "tokens": [{"approver": "carol@example.com", "sha256": token_digest(approver_token)}]}
+    export = {"mrns": ["MRN-007730"], "format": "csv"}
+    async with http_gateway(tmp_path, tokens, rules=rules, approvals=approvals) as url:
+        base = url.removesuffix("/mcp")
+        async with (
+            httpx2.AsyncClient(timeout=10) as http,
+            authorized_client(url, tokens["alice@example.com"], era) as client,
+        ):
+            assert not (await client.call_tool("get_patient", {"mrn": "MRN-007730"})).is_error
+            assert (await client.call_tool("delete_patient", {"mrn": "MRN-007730", "reason": "duplicate"})).is_error
+            assert (await client.call_tool("export_records", export)).is_error  # held, then "pending"
+            _, waiting = await scrape(http, base)
+            assert sample(waiting, "mcp_gate_approvals_pending") == 1
+            [requested] = [r for r in read_audit(tmp_path) if r["event"] == "approval.requested"]
+            decide = f"{base}/approvals/{requested['approval_id']}/approve"
+            assert (await http.post(decide, json={})).status_code == 401  # no token: refused and counted
+            approved = await http.post(decide, json={}, headers={"Authorization": f"Bearer {approver_token}"})
+            assert approved.status_code == 200, approved.text
+            assert not (await client.call_tool("export_records", export)).is_error
+            text, samples = await scrape(http, base)
+
+    def calls(tool: str, outcome: str) -> float | None:
+        return sample(samples, "mcp_gate_tool_calls_total", server="ehr", tool=tool, outcome=outcome)
+
+    assert calls("get_patient", "ok") == 1 and calls("get_patient", "blocked") is None
+    assert calls("delete_patient", "blocked") == 1
+    assert calls("export_records", "blocked") == 1 and calls("export_records", "ok") == 1
+    denied = {"server": "ehr", "tool": "delete_patient", "rule": "no-deletes", "decision": "deny"}
+    assert sample(samples, "mcp_gate_policy_decisions_total", **denied) == 1
+    assert sample(samples, "mcp_gate_tool_call_duration_seconds_count", server="ehr", tool="get_patient") == 1
+    assert sample(samples, "mcp_gate_approvals_total", state="approved") == 1
+    assert sample(samples, "mcp_gate_approvals_pending") == 0
+    assert sample(samples, "mcp_gate_callbacks_rejected_total", channel="api") == 1
+    assert sample(samples, "mcp_gate_upstream_up", server="ehr") == 1
+
+    records = read_audit(tmp_path)
+    masked: dict[str, float] = {}
+    for record in records:
+        for entity, count in record.get("masked", {}).items():
+            masked[entity] = masked.get(entity, 0) + count
+    assert masked["ssn"] > 0
+    assert by_label(samples, "mcp_gate_masked_entities_total", "entity") == masked
+    events: dict[str, float] = {}
+    for record in records:
+        if record["event"] != "log.opened":  # written before the gateway, and so its metrics, existed
+            events[record["event"]] = events.get(record["event"], 0) + 1
+    assert by_label(samples, "mcp_gate_audit_records_total", "event") == events
+    session = records[-1]["session"]
+    for identifying in ("alice@example.com", "carol@example.com", session, requested["approval_id"], "286-44-1925"):
+        assert identifying not in text
 
 
 async def test_a_session_cannot_be_continued_with_another_principals_token(

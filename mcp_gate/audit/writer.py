@@ -24,7 +24,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -74,7 +74,7 @@ class Checkpoints:
 
 
 class RecordExport(Protocol):
-    """Somewhere else each record goes once it is in the file (e.g. ``otel.OtelExport``)."""
+    """Somewhere else each record goes once it is in the file (``otel.OtelExport``, a gateway's metrics)."""
 
     def __call__(self, record: Mapping[str, Any]) -> None: ...
 
@@ -100,15 +100,16 @@ class AuditLog:
         fsync: FsyncMode = "batch",
         rotate: RotateConfig | None = None,
         checkpoints: Checkpoints | None = None,
-        export: RecordExport | None = None,
+        exports: Sequence[RecordExport] = (),
     ) -> None:
         self.path = Path(path)
         self.files = LogFiles(self.path)
         self.fsync_mode: FsyncMode = fsync
         self.rotate = rotate or RotateConfig()
         self.checkpoints = checkpoints
-        self.export = export
-        self._export_failing = False
+        self.exports = list(exports)
+        self._failing_exports: set[int] = set()
+        """``id()`` of each export whose last call failed, so an outage is reported once."""
         self._event_fields = event_fields()
         self._lock = threading.Lock()
         """Guards the chain state and the file descriptor."""
@@ -144,14 +145,14 @@ class AuditLog:
             except KeyFileError as exc:
                 raise AuditError(f"audit checkpoint key: {exc}") from None
             checkpoints = Checkpoints(key, config.checkpoint.every, config.checkpoint.interval)
-        export = None
+        exports: list[RecordExport] = []
         if config.otel:
             try:
                 from mcp_gate.audit.otel import OtelExport
             except ImportError as exc:
                 raise AuditError(f"audit.otel needs the otel extra (pip install 'mcp-gate[otel]'): {exc}") from None
-            export = OtelExport()
-        return cls(config.log_path(base_dir), fsync=config.fsync, rotate=config.rotate, checkpoints=checkpoints, export=export)
+            exports.append(OtelExport())
+        return cls(config.log_path(base_dir), fsync=config.fsync, rotate=config.rotate, checkpoints=checkpoints, exports=exports)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -217,8 +218,8 @@ class AuditLog:
             self._jobs.put(None)
             self._maintainer.join()
             self._maintainer = None
-        if self.export is not None:
-            self.export.close()
+        for export in self.exports:
+            export.close()
 
     def __enter__(self) -> AuditLog:
         self.open()
@@ -299,21 +300,25 @@ class AuditLog:
         self._seq += 1
         self._prev = record["hash"]
         self._unsigned = 0 if sign else self._unsigned + 1
-        if self.export is not None:
-            self._export(record)
+        for export in self.exports:
+            self._export(export, record)
         return record
 
-    def _export(self, record: dict[str, Any]) -> None:
+    def add_export(self, export: RecordExport) -> None:
+        """Hand every later record to ``export`` too (e.g. a gateway's metrics)."""
+        with self._lock:
+            self.exports.append(export)
+
+    def _export(self, export: RecordExport, record: dict[str, Any]) -> None:
         """Best effort: the record is in the file already, so a failure here blocks nothing."""
-        assert self.export is not None
         try:
-            self.export(record)
+            export(record)
         except Exception as exc:  # noqa: BLE001 - any exporter failure, reported once per outage
-            if not self._export_failing:
+            if id(export) not in self._failing_exports:
                 logger.error("exporting audit records failed (the log file is unaffected): %s", exc)
-            self._export_failing = True
+            self._failing_exports.add(id(export))
         else:
-            self._export_failing = False
+            self._failing_exports.discard(id(export))
 
     def _write_line(self, line: bytes) -> None:
         assert self._fd is not None

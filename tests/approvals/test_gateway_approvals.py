@@ -25,6 +25,7 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from playwright.async_api import async_playwright, expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_gate.approvals.configured import configured_channels
 from mcp_gate.approvals.slack import APPROVE
@@ -273,7 +274,16 @@ async def test_a_held_call_resumes_after_an_approval_through_the_api(tmp_path: P
             # A once-grant releases exactly one call: asking again starts a new approval.
             again = await client.call_tool("update_medication", MEDICATION_CHANGE)
             assert again.is_error and approval_id not in text_of(again)
+            scraped = await site.http.get(f"{site.url}/metrics")  # beside stdio, the listener serves metrics too
         assert len(site.events("approval.requested")) == 2
+        values = {
+            (sample.name, tuple(sample.labels.values())): sample.value
+            for family in text_string_to_metric_families(scraped.text)
+            for sample in family.samples
+        }
+        assert values[("mcp_gate_approvals_total", ("approved",))] == 1
+        assert values[("mcp_gate_approvals_pending", ())] == 1
+        assert values[("mcp_gate_approval_notifications_total", ("teams", "notified"))] == 2
 
 
 async def test_a_session_grant_covers_the_same_call_but_not_a_changed_one(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def test_every_record_is_exported_and_still_verifies(log_path: Path) -> None:
     memory = InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
-    with AuditLog(log_path, export=OtelExport(provider)) as log:
+    with AuditLog(log_path, exports=[OtelExport(provider)]) as log:
         for event, fields in GATEWAY_EVENTS.items():
             log.write(event, fields)
     exported = [item.log_record for item in memory.get_finished_logs()]
@@ -59,15 +59,26 @@ def test_a_failing_export_blocks_nothing(log_path: Path, caplog: pytest.LogCaptu
         def close(self) -> None:
             pass
 
-    with AuditLog(log_path, export=Broken()) as log:
+    class Kept(list[str]):
+        def __call__(self, record: Mapping[str, Any]) -> None:
+            self.append(str(record["event"]))
+
+        def close(self) -> None:
+            pass
+
+    kept = Kept()
+    with AuditLog(log_path, exports=[Broken()]) as log:
+        log.add_export(kept)
         for _ in range(3):
             assert log.write("tool.called", GATEWAY_EVENTS["tool.called"])["seq"] >= 2
     assert caplog.text.count("exporting audit records failed") == 1
     assert len(read_records(log_path)) == 5
+    assert kept == ["tool.called"] * 3 + ["log.closed"]
 
 
 def test_the_config_turns_export_on(tmp_path: Path) -> None:
-    assert AuditLog.from_config(audit_config({}), tmp_path).export is None
+    assert AuditLog.from_config(audit_config({}), tmp_path).exports == []
     log = AuditLog.from_config(audit_config({"otel": True}), tmp_path)
-    assert isinstance(log.export, OtelExport)
-    log.export.close()
+    [export] = log.exports
+    assert isinstance(export, OtelExport)
+    export.close()

@@ -44,8 +44,9 @@ VIA = "slack"
 APPROVE = "mcp_gate_approve"
 APPROVE_SESSION = "mcp_gate_approve_session"
 APPROVE_TTL = "mcp_gate_approve_ttl"
-GRANT_OF_ACTION: dict[str, GrantScope] = {APPROVE: "once", APPROVE_SESSION: "session", APPROVE_TTL: "ttl"}
+ACTION_OF_GRANT: dict[GrantScope, str] = {"once": APPROVE, "session": APPROVE_SESSION, "ttl": APPROVE_TTL}
 """One Approve button per release the rule allows; the button says which, its value is only the approval id."""
+GRANT_OF_ACTION = {action: grant for grant, action in ACTION_OF_GRANT.items()}
 BUTTON_LABELS: dict[GrantScope, str] = {"once": "Approve", "session": "Approve for the session", "ttl": "Approve for {ttl}"}
 DENY = "mcp_gate_deny"
 DENY_VIEW = "mcp_gate_deny_reason"
@@ -148,12 +149,11 @@ class SlackChannel:
 
     def _approve_button(self, approval: Approval, grant: GrantScope, *, primary: bool) -> dict[str, Any]:
         """An Approve button for one grant, with a confirmation that says what it releases."""
-        action_id = next(action for action, scope in GRANT_OF_ACTION.items() if scope == grant)
         label = BUTTON_LABELS[grant].format(ttl=human_duration(approval.grant_ttl))
         confirm_text = f"Run {render.subject(approval)} for {approval.requester}. {render.grant_label(approval, grant)}."
         button: dict[str, Any] = {
             "type": "button",
-            "action_id": action_id,
+            "action_id": ACTION_OF_GRANT[grant],
             "text": plain(label, 75),
             "value": approval.id,
             "confirm": {
@@ -362,7 +362,7 @@ class SlackHook:
             return _form_error(f"Nothing was decided: {refused}.")
         if not reason:
             return _form_error("A denial needs a reason.")
-        return self._ack(self._decide, approval_id, approver, "deny", reason, user_id, response_url, "once")
+        return self._ack(self._decide, approval_id, approver, "deny", reason, user_id, response_url)
 
     def _check(self, user_id: str, approval_id: str) -> tuple[str, Approval]:
         """The approver a click acts as and the approval it is for; the broker checks again when deciding."""
@@ -387,8 +387,9 @@ class SlackHook:
         reason: str | None,
         user_id: str,
         response_url: str,
-        grant: GrantScope,
+        grant: GrantScope = "once",
     ) -> None:
+        """Hand the decision to the broker; tell the clicking user when it did not count."""
         try:
             approval = await self.broker.decide(approval_id, approver, verdict, via=VIA, reason=reason, grant=grant)
         except DecisionRefused as exc:

@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_gate.audit import AuditLog
 from mcp_gate.config import Config, load_config
@@ -61,6 +62,24 @@ def policy(upstreams: dict[str, Any], rules: list[dict[str, Any]] | None = None,
 def read_audit(directory: Path) -> list[dict[str, Any]]:
     path = directory / "audit.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+"""Scraped metrics: each sample's value by its name and labels."""
+
+
+def metric_samples(text: str) -> Samples:
+    """Parse a ``/metrics`` body as Prometheus does."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float | None:
+    """One sample's value, or None if that series is not there."""
+    return samples.get((name, frozenset(labels.items())))
 
 
 @asynccontextmanager

@@ -20,11 +20,22 @@ from anyio.streams.text import TextReceiveStream
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_gate.identity import new_token, token_digest
 
-from conftest import EHR, EVERYTHING, FLAKY_SERVER, PEERS, gateway_client, policy, read_audit, write_policy
+from conftest import (
+    EHR,
+    EVERYTHING,
+    FLAKY_SERVER,
+    PEERS,
+    Samples,
+    gateway_client,
+    metric_samples,
+    policy,
+    read_audit,
+    sample,
+    write_policy,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -134,24 +145,12 @@ async def test_an_approval_in_the_agents_client_over_http(tmp_path: Path, tokens
     assert decided[0]["approver"] == "bob@example.com" and decided[0]["decision"] == "approved"
 
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
 async def scrape(http: httpx2.AsyncClient, base: str) -> tuple[str, Samples]:
     """``GET /metrics`` as Prometheus would (no token): the text and each sample's value by name and labels."""
     response = await http.get(f"{base}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"] == CONTENT_TYPE_LATEST
-    samples = {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-    return response.text, samples
-
-
-def sample(samples: Samples, name: str, **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
+    return response.text, metric_samples(response.text)
 
 
 def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:

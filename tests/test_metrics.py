@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_gate.audit import AuditLog
 from mcp_gate.metrics import Metrics
+
+from conftest import metric_samples, sample
 
 SSN = "532-71-4408"
 CALL = {
@@ -57,15 +58,6 @@ RECORDS: list[tuple[str, dict[str, Any]]] = [
 IDENTIFYING = (SSN, "Jane Roe", "jane.roe", "dr.who", "203.0.113.7", "UJANEROE", "claude-ai")
 
 
-def counted(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if not sample.name.endswith(("_created", "_bucket"))
-    }
-
-
 def test_records_are_counted_and_nothing_identifying_reaches_a_label(tmp_path: Path) -> None:
     metrics = Metrics(lambda: {"ehr": "up", "labs": "down"}, lambda: 3)
     with AuditLog(tmp_path / "audit.jsonl", exports=[metrics]) as log:  # refuses fields the schema does not list
@@ -75,29 +67,29 @@ def test_records_are_counted_and_nothing_identifying_reaches_a_label(tmp_path: P
     for value in IDENTIFYING:
         assert value not in text
 
-    found = counted(text)
-    assert found[("mcp_gate_tool_calls_total", (("outcome", "ok"), ("server", "ehr"), ("tool", "get_patient")))] == 1
-    assert found[("mcp_gate_tool_calls_total", (("outcome", "failed"), ("server", "ehr"), ("tool", "get_patient")))] == 1
-    assert found[("mcp_gate_tool_calls_total", (("outcome", "blocked"), ("server", ""), ("tool", "")))] == 1
-    assert found[("mcp_gate_tool_call_duration_seconds_count", (("server", "ehr"), ("tool", "get_patient")))] == 2
-    duration_sum = found[("mcp_gate_tool_call_duration_seconds_sum", (("server", "ehr"), ("tool", "get_patient")))]
+    found = metric_samples(text)
+    assert sample(found, "mcp_gate_tool_calls_total", outcome="ok", server="ehr", tool="get_patient") == 1
+    assert sample(found, "mcp_gate_tool_calls_total", outcome="failed", server="ehr", tool="get_patient") == 1
+    assert sample(found, "mcp_gate_tool_calls_total", outcome="blocked", server="", tool="") == 1
+    assert sample(found, "mcp_gate_tool_call_duration_seconds_count", server="ehr", tool="get_patient") == 2
+    duration_sum = sample(found, "mcp_gate_tool_call_duration_seconds_sum", server="ehr", tool="get_patient")
     assert duration_sum == pytest.approx(0.0525)
-    decision = (("decision", "allow"), ("rule", "reads"), ("server", "ehr"), ("tool", "get_patient"))
-    assert found[("mcp_gate_policy_decisions_total", decision)] == 1
-    assert found[("mcp_gate_masked_entities_total", (("entity", "ssn"),))] == 2
-    assert found[("mcp_gate_masked_entities_total", (("entity", "name"),))] == 1
-    assert found[("mcp_gate_approvals_total", (("state", "approved"),))] == 1
-    assert found[("mcp_gate_approvals_total", (("state", "expired"),))] == 1
-    assert found[("mcp_gate_approval_notifications_total", (("channel", "slack"), ("outcome", "failed")))] == 1
-    assert found[("mcp_gate_callbacks_rejected_total", (("channel", "slack"),))] == 1
-    assert found[("mcp_gate_audit_records_total", (("event", "log.closed"),))] == 1
-    assert found[("mcp_gate_upstream_up", (("server", "ehr"),))] == 1
-    assert found[("mcp_gate_upstream_up", (("server", "labs"),))] == 0
-    assert found[("mcp_gate_approvals_pending", ())] == 3
+    decision = {"decision": "allow", "rule": "reads", "server": "ehr", "tool": "get_patient"}
+    assert sample(found, "mcp_gate_policy_decisions_total", **decision) == 1
+    assert sample(found, "mcp_gate_masked_entities_total", entity="ssn") == 2
+    assert sample(found, "mcp_gate_masked_entities_total", entity="name") == 1
+    assert sample(found, "mcp_gate_approvals_total", state="approved") == 1
+    assert sample(found, "mcp_gate_approvals_total", state="expired") == 1
+    assert sample(found, "mcp_gate_approval_notifications_total", channel="slack", outcome="failed") == 1
+    assert sample(found, "mcp_gate_callbacks_rejected_total", channel="slack") == 1
+    assert sample(found, "mcp_gate_audit_records_total", event="log.closed") == 1
+    assert sample(found, "mcp_gate_upstream_up", server="ehr") == 1
+    assert sample(found, "mcp_gate_upstream_up", server="labs") == 0
+    assert sample(found, "mcp_gate_approvals_pending") == 3
 
 
 def test_each_gateway_counts_in_a_registry_of_its_own(tmp_path: Path) -> None:
     first, second = Metrics(dict, lambda: 0), Metrics(dict, lambda: 0)
     first({"event": "tool.executed", **CALL, "outcome": "ok", "duration_ms": 1.0})
-    assert any(name == "mcp_gate_tool_calls_total" for name, _ in counted(first.exposition().decode()))
-    assert not any(name == "mcp_gate_tool_calls_total" for name, _ in counted(second.exposition().decode()))
+    assert any(name == "mcp_gate_tool_calls_total" for name, _ in metric_samples(first.exposition().decode()))
+    assert not any(name == "mcp_gate_tool_calls_total" for name, _ in metric_samples(second.exposition().decode()))

@@ -25,7 +25,6 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from playwright.async_api import async_playwright, expect
-from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_gate.approvals.configured import configured_channels
 from mcp_gate.approvals.slack import APPROVE
@@ -36,6 +35,7 @@ from mcp_gate.http import approvals_app
 from mcp_gate.identity import new_token, token_digest
 
 from approvals_kit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from conftest import metric_samples, sample
 from channel_kit import Receiver, closed_port_url, listening_socket, serving, serving_one
 from fake_slack import FakeSlack, SlackUser
 
@@ -276,14 +276,10 @@ async def test_a_held_call_resumes_after_an_approval_through_the_api(tmp_path: P
             assert again.is_error and approval_id not in text_of(again)
             scraped = await site.http.get(f"{site.url}/metrics")  # beside stdio, the listener serves metrics too
         assert len(site.events("approval.requested")) == 2
-        values = {
-            (sample.name, tuple(sample.labels.values())): sample.value
-            for family in text_string_to_metric_families(scraped.text)
-            for sample in family.samples
-        }
-        assert values[("mcp_gate_approvals_total", ("approved",))] == 1
-        assert values[("mcp_gate_approvals_pending", ())] == 1
-        assert values[("mcp_gate_approval_notifications_total", ("teams", "notified"))] == 2
+        values = metric_samples(scraped.text)
+        assert sample(values, "mcp_gate_approvals_total", state="approved") == 1
+        assert sample(values, "mcp_gate_approvals_pending") == 1
+        assert sample(values, "mcp_gate_approval_notifications_total", channel="teams", outcome="notified") == 2
 
 
 async def test_a_session_grant_covers_the_same_call_but_not_a_changed_one(tmp_path: Path) -> None:
